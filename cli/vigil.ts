@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+/**
+ * The `vigil` executable.
+ */
+import { main } from './main.js';
+
+process.exitCode = await main(process.argv.slice(2), {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+});

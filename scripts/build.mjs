@@ -1,0 +1,15 @@
+// Builds Vigil: compiles the TypeScript with the native TypeScript 7 compiler into dist/.
+// dist/ is cleared first so that a removed source file never leaves a stale test behind.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const tsc = join(dirname(require.resolve('typescript7/package.json')), 'bin', 'tsc');
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+chmodSync(join(root, 'dist', 'cli', 'vigil.js'), 0o755);
