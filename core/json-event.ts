@@ -20,13 +20,20 @@ export function decodeJsonEvent(line: string): Event | MalformedReason {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not-an-object';
   const fields = value as Record<string, unknown>;
+  restoreExactTimestamp(fields, line);
+  return { fields };
+}
+
+/**
+ * Nanosecond timestamps do not fit a double: JSON.parse rounds `evt.rawtime`. This re-reads its
+ * digits from the line it was parsed from and stores the exact value as a bigint.
+ */
+export function restoreExactTimestamp(fields: Record<string, unknown>, line: string): void {
   const raw = fields['evt.rawtime'];
   if (typeof raw === 'number' && raw > Number.MAX_SAFE_INTEGER) {
-    // Nanosecond timestamps do not fit a double: JSON.parse rounded this one. Re-read its digits.
     const exact = exactInteger(line, '"evt.rawtime"');
     if (exact !== undefined) fields['evt.rawtime'] = exact;
   }
-  return { fields };
 }
 
 /** Reads the integer that follows `key:` in JSON text exactly, as a bigint. */

@@ -2,9 +2,10 @@
  * The registry of `vigil` subcommands, in the order `vigil --help` lists them.
  */
 import type { Command } from '../command.js';
+import { agentCommand } from './agent.js';
 import { filterCommand } from './filter.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
 
 /** Every subcommand. */
-export const commands: readonly Command[] = [rulesCommand, filterCommand, replayCommand];
+export const commands: readonly Command[] = [agentCommand, rulesCommand, filterCommand, replayCommand];

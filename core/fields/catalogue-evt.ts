@@ -109,6 +109,12 @@ function openDerivation(which: 'read' | 'write' | 'exec'): (evt: Event) => unkno
 
 const specs: FieldSpec[] = [
   { name: 'evt.num', type: 'uint64', description: 'Sequence number of the event in the stream.' },
+  {
+    name: 'evt.sampled',
+    type: 'bool',
+    description:
+      'Vigil: true when the event was seen by polling (the procfs source, processes found at start-up) rather than traced as it happened.',
+  },
   { name: 'evt.time', type: 'charbuf', description: 'Event time of day, with nanoseconds.' },
   { name: 'evt.time.s', type: 'charbuf', description: 'Event time of day, whole seconds.' },
   {

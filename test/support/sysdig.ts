@@ -4,6 +4,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
+import { decodeJsonEvent } from '../../core/json-event.js';
 
 const run = promisify(execFile);
 
@@ -56,9 +57,23 @@ export async function sysdigExport(
   const format = '*' + ['evt.num', ...fields].map((f) => `%${f}`).join(' ');
   const { stdout } = await run('sysdig', ['-r', capture, '-j', '-p', format], { maxBuffer: 256 << 20 });
   const out: Record<string, unknown>[] = [];
-  for (const line of stdout.split('\n'))
-    if (line !== '') out.push(JSON.parse(line) as Record<string, unknown>);
+  for (const line of stdout.split('\n')) {
+    if (line === '') continue;
+    // decodeJsonEvent keeps nanosecond timestamps exact (as bigint), as the agent's sources do.
+    const evt = decodeJsonEvent(line);
+    if (typeof evt === 'string')
+      throw new Error(`sysdig wrote a line that is not a JSON object: ${line.slice(0, 200)}`);
+    out.push(evt.fields);
+  }
   return out;
+}
+
+/** One record as a JSON line, writing bigint values as plain JSON numbers (exactly). */
+export function toJsonLine(record: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify(record, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000${v}\u0000` : v)).replace(
+    /"\\u0000(\d+)\\u0000"/g,
+    '$1',
+  );
 }
 
 /** Runs `tasks` with at most `width` in flight; results in task order. */

@@ -1,0 +1,130 @@
+/**
+ * `vigil agent`: the node daemon.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../../core/config-schema.js';
+import { createLogger, type LogLevel } from '../../core/log.js';
+import { startAgent } from '../../agent/agent.js';
+import { agentEnvironment, loadAgentConfig } from '../../agent/config.js';
+import { describeSources } from '../../agent/sources/registry.js';
+import { UsageError, type CliIO, type Command } from '../command.js';
+import { readRuleSources } from '../rule-files.js';
+
+const usage = `Usage: vigil agent [--config FILE] [options]
+
+Runs the node agent: reads events from its sources, keeps process and pod state, evaluates
+Falco-format rules, writes every alert to a durable spool (SQLite) and to the local outputs, and
+serves Prometheus metrics with /healthz and /readyz. Logs are JSON lines on stderr.
+
+Configuration comes from built-in defaults, then the YAML file (--config; see
+deploy/agent.example.yaml), then VIGIL_* environment variables, then flags.
+
+Options:
+  --config FILE          YAML configuration file
+  --node NAME            this node's name (default: $NODE_NAME or the host name)
+  --source NAME:TARGET   an event source (repeatable; default procfs:)
+  --rules FILE|DIR       rule files, loaded in order (repeatable; default: Vigil's rules/vigil-rules.yaml)
+  --output SPEC          stdout | file:PATH | none (repeatable; default stdout)
+  --data-dir DIR         where the spool lives (default /var/lib/vigil/agent)
+  --listen HOST:PORT     metrics and health endpoint (default 127.0.0.1:9376; none to disable)
+  --cri-socket PATH      container runtime socket (default: the first of containerd, CRI-O found)
+  --rule-matching MODE   first | all (default first)
+  --min-priority LEVEL   ignore rules below this priority
+  --no-follow            read file sources once instead of following them like tail -F
+  --exit-when-done       exit once every source has delivered all it will (finite inputs)
+  --log-level LEVEL      debug | info | warn | error (default info)
+
+Sources:
+${describeSources()}
+
+Environment: ${agentEnvironment.map((e) => e.variable).join(', ')}.
+Signals: SIGHUP reloads the rules (they are also reloaded when a rule file changes; a ruleset
+that fails to load is refused and the last good one kept); SIGINT/SIGTERM stop cleanly.`;
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: 'run the node agent (sources, state, rules, spool, metrics)',
+  usage,
+  async run(args, io: CliIO): Promise<number> {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      options: {
+        config: { type: 'string' },
+        node: { type: 'string' },
+        source: { type: 'string', multiple: true },
+        rules: { type: 'string', multiple: true },
+        output: { type: 'string', multiple: true },
+        'data-dir': { type: 'string' },
+        listen: { type: 'string' },
+        'cri-socket': { type: 'string' },
+        'rule-matching': { type: 'string' },
+        'min-priority': { type: 'string' },
+        'no-follow': { type: 'boolean' },
+        'exit-when-done': { type: 'boolean', default: false },
+        'log-level': { type: 'string' },
+      },
+      allowPositionals: false,
+    });
+    void positionals;
+    const flags: { flag: string; path: string[]; value: unknown }[] = [];
+    const flag = (name: string, path: string[], value: unknown): void => {
+      if (value !== undefined) flags.push({ flag: `--${name}`, path, value });
+    };
+    flag('node', ['node'], values.node);
+    flag('source', ['sources'], values.source);
+    flag('rules', ['rules'], values.rules);
+    flag('output', ['outputs'], values.output);
+    flag('data-dir', ['data_dir'], values['data-dir']);
+    flag('listen', ['http', 'listen'], values.listen);
+    flag('cri-socket', ['cri', 'socket'], values['cri-socket']);
+    flag('rule-matching', ['rule_matching'], values['rule-matching']);
+    flag('min-priority', ['min_priority'], values['min-priority']?.toLowerCase());
+    flag('no-follow', ['source_options', 'follow'], values['no-follow'] === true ? false : undefined);
+    flag('log-level', ['log', 'level'], values['log-level']);
+
+    let file: { name: string; text: string } | undefined;
+    if (values.config !== undefined) {
+      try {
+        file = { name: values.config, text: readFileSync(values.config, 'utf8') };
+      } catch (err) {
+        throw new UsageError(`cannot read --config ${values.config}: ${(err as Error).message}`);
+      }
+    }
+    let config;
+    try {
+      config = loadAgentConfig(file, process.env, flags);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        io.stderr.write(`vigil agent: configuration error: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+    const logger = createLogger({
+      write: (line) => io.stderr.write(line + '\n'),
+      level: config.log.level as LogLevel,
+      now: Date.now,
+    });
+    const agent = await startAgent(config, { logger, readRules: (paths) => readRuleSources(paths) });
+    if (agent.httpAddress !== undefined) {
+      logger.info('metrics and health endpoint listening', {
+        component: 'agent',
+        url: `http://${agent.httpAddress.host.includes(':') ? `[${agent.httpAddress.host}]` : agent.httpAddress.host}:${agent.httpAddress.port}/metrics`,
+      });
+    }
+
+    const onHup = (): void => void agent.reloadRules('SIGHUP');
+    process.on('SIGHUP', onHup);
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      if (values['exit-when-done']) void agent.sourcesDone().then(() => resolve('sources done'));
+    });
+    const why = await stopped;
+    logger.info('stopping', { component: 'agent', reason: why });
+    process.off('SIGHUP', onHup);
+    await agent.stop();
+    return 0;
+  },
+};
