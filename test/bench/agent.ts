@@ -13,24 +13,17 @@
  * Prints figures; does not fail on machine noise. Run: npm run build && npm run bench:agent
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot, sharedDir } from '../support/shared.js';
+import { captureLines, projectRoot, sharedDir, upstreamRuleFiles } from '../support/shared.js';
 
 if (sharedDir === undefined) {
   console.log('bench/agent: ../shared is not beside this checkout; nothing to measure');
   process.exit(0);
 }
-const shared = sharedDir;
-const rules = ['falco_rules.yaml', 'falco-incubating_rules.yaml'].map((f) => join(shared, 'falco-rules', f));
-const capDir = join(shared, 'captures', 'scap');
-const lines: string[] = [];
-for (const f of readdirSync(capDir)
-  .filter((n) => n.endsWith('.falco.jsonl'))
-  .sort()) {
-  for (const l of readFileSync(join(capDir, f), 'utf8').split('\n')) if (l !== '') lines.push(l);
-}
+const rules = upstreamRuleFiles(sharedDir);
+const lines = captureLines(sharedDir);
 const vigil = join(projectRoot, 'dist', 'cli', 'vigil.js');
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 

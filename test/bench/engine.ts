@@ -12,30 +12,21 @@
  * Prints figures; it does not fail on machine noise. Run: npm run build && npm run bench:engine
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Event } from '../../core/event.js';
 import { createFieldRegistry } from '../../core/fields/registry.js';
 import { loadRules } from '../../core/rules/loader.js';
 import type { CompiledRule } from '../../core/rules/ruleset.js';
-import { projectRoot, sharedDir } from '../support/shared.js';
+import { captureLines, projectRoot, sharedDir, upstreamRuleFiles } from '../support/shared.js';
 
 if (sharedDir === undefined) {
   console.log('bench/engine: ../shared is not beside this checkout; nothing to measure');
   process.exit(0);
 }
-const shared = sharedDir;
-const ruleFiles = ['falco_rules.yaml', 'falco-incubating_rules.yaml'].map((f) =>
-  join(shared, 'falco-rules', f),
-);
-const capDir = join(shared, 'captures', 'scap');
-const lines: string[] = [];
-for (const f of readdirSync(capDir)
-  .filter((n) => n.endsWith('.falco.jsonl'))
-  .sort()) {
-  for (const l of readFileSync(join(capDir, f), 'utf8').split('\n')) if (l !== '') lines.push(l);
-}
+const ruleFiles = upstreamRuleFiles(sharedDir);
+const lines = captureLines(sharedDir);
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');

@@ -3,7 +3,7 @@
  * on developer machines and in CI). A fresh clone elsewhere does not have it: tests that need it
  * call {@link requireShared}, which skips them with a clear message when it is absent.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,4 +35,21 @@ export function requireShared(ctx: Mocha.Context, rel = ''): string {
     ctx.skip();
   }
   return join(sharedDir, rel);
+}
+
+/** The two upstream Falco rule files in shared/, in load order. */
+export function upstreamRuleFiles(shared: string): string[] {
+  return ['falco_rules.yaml', 'falco-incubating_rules.yaml'].map((f) => join(shared, 'falco-rules', f));
+}
+
+/** Every line of every capture's Falco-field JSON lines in shared/, in file-name order. */
+export function captureLines(shared: string): string[] {
+  const dir = join(shared, 'captures', 'scap');
+  const lines: string[] = [];
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.falco.jsonl'))
+    .sort()) {
+    for (const l of readFileSync(join(dir, f), 'utf8').split('\n')) if (l !== '') lines.push(l);
+  }
+  return lines;
 }
