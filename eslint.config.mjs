@@ -26,7 +26,7 @@ const boundaries = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', '.build-*/**', 'node_modules/**', 'scripts/**', 'eslint.config.mjs'] },
+  { ignores: ['dist/**', '.build-*/**', 'node_modules/**', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -15,6 +15,8 @@ import { spoolPath, type AgentConfig } from './config.js';
 import { startHttpEndpoint } from './http-server.js';
 import { createAgentCounters, createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { createAlertOutput } from './outputs/registry.js';
+import { collectHostFacts } from './ship/host-facts.js';
+import { startShipper, type Shipper } from './ship/shipper.js';
 import type { QueuedAlertOutput } from './outputs/queued-output.js';
 import { Pipeline } from './pipeline.js';
 import { createSourceFromFlag } from './sources/registry.js';
@@ -75,6 +77,17 @@ export interface AgentDeps {
   readonly readRules: RuleFileReader;
   /** Watch rule files and reload on change (default true). */
   readonly watchRules?: boolean;
+  /** This agent's version, told to the collector. */
+  readonly version: string;
+}
+
+function readTlsFile(what: string, path: string): Buffer {
+  if (path === '') throw new Error(`collector.address is set but collector.${what} (a PEM file) is not`);
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`cannot read collector.${what} ${path}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function loadRuleSet(config: AgentConfig, deps: AgentDeps): { ruleset: RuleSet; warnings: number } {
@@ -207,6 +220,32 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     outputs: () => outputs.map((o) => ({ name: o.name, ...o.stats() })),
   });
 
+  let shipper: Shipper | undefined;
+  if (config.collector.address !== '') {
+    const tls = {
+      ca: readTlsFile('ca', config.collector.ca),
+      cert: readTlsFile('cert', config.collector.cert),
+      key: readTlsFile('key', config.collector.key),
+    };
+    shipper = startShipper({
+      target: config.collector.address,
+      tls,
+      node: config.node,
+      spool,
+      hostFacts: await collectHostFacts(config.sources.join(', ')),
+      agentVersion: deps.version,
+      logger: deps.logger.child({ component: 'shipper', node: config.node }),
+      registry: metrics.registry,
+      eventsTotal: () => pipeline.stats().events,
+      ...(config.collector.server_name !== '' ? { serverName: config.collector.server_name } : {}),
+    });
+    const ship = shipper;
+    pipeline.onSpooled(() => ship.notify());
+    log.info('shipping alerts to the collector', { collector: config.collector.address });
+  } else {
+    log.info('no collector configured: alerts stay in the spool and the local outputs');
+  }
+
   let started = false;
   let server: Server | undefined;
   let httpAddress: { host: string; port: number } | undefined;
@@ -217,6 +256,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       for (const w of watchers) w.close();
       await Promise.allSettled(sources.map((s) => s.stop()));
       pipeline.settle();
+      await shipper?.close();
       await Promise.allSettled(outputs.map((o) => o.close()));
       spool.close();
       metrics.close();

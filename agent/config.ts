@@ -37,6 +37,7 @@ export const agentConfigSchema = obj({
   process_table: obj({ max_entries: int(1024) }),
   cri: obj({ socket: str(), timeout: duration() }),
   http: obj({ listen: str() }),
+  collector: obj({ address: str(), ca: str(), cert: str(), key: str(), server_name: str() }),
   log: obj({ level: str({ oneOf: ['debug', 'info', 'warn', 'error'] }) }),
 });
 
@@ -61,6 +62,7 @@ export function agentDefaults(): Record<string, unknown> {
     process_table: { max_entries: 65_536 },
     cri: { socket: '', timeout: '2s' },
     http: { listen: '127.0.0.1:9376' },
+    collector: { address: '', ca: '', cert: '', key: '', server_name: '' },
     log: { level: 'info' },
   };
 }
@@ -78,6 +80,10 @@ export const agentEnvironment: readonly { variable: string; path: readonly strin
   { variable: 'VIGIL_SPOOL_MAX_BYTES', path: ['spool', 'max_bytes'] },
   { variable: 'VIGIL_CRI_SOCKET', path: ['cri', 'socket'] },
   { variable: 'VIGIL_HTTP_LISTEN', path: ['http', 'listen'] },
+  { variable: 'VIGIL_COLLECTOR', path: ['collector', 'address'] },
+  { variable: 'VIGIL_COLLECTOR_CA', path: ['collector', 'ca'] },
+  { variable: 'VIGIL_COLLECTOR_CERT', path: ['collector', 'cert'] },
+  { variable: 'VIGIL_COLLECTOR_KEY', path: ['collector', 'key'] },
   { variable: 'VIGIL_LOG_LEVEL', path: ['log', 'level'] },
 ];
 

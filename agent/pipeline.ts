@@ -9,7 +9,7 @@
  * milliseconds and written to the spool in one transaction; only then do they go to the local
  * outputs, so an alert anyone has seen is an alert the spool has.
  */
-import { randomUUID } from 'node:crypto';
+import { newAlertId } from './alert-id.js';
 import { buildAlert, type Alert } from '../core/alert.js';
 import type { Event } from '../core/event.js';
 import type { Logger } from '../core/log.js';
@@ -189,7 +189,7 @@ export class Pipeline {
       alert = buildAlert(rule, evt, {
         hostname,
         node,
-        id: randomUUID(),
+        id: newAlertId(this.now()),
         timeNs: BigInt(this.now()) * 1_000_000n,
       });
     } catch (err) {

@@ -1,15 +1,10 @@
 /**
  * Dispatches `vigil ARGS...` to a subcommand, and turns errors into messages and exit codes.
  */
-import { readFileSync } from 'node:fs';
 import type { CliIO, Command } from './command.js';
 import { UsageError } from './command.js';
 import { commands } from './commands/index.js';
-
-/** Vigil's version, from package.json. */
-export const version: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+import { version } from './version.js';
 
 function topUsage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

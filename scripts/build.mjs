@@ -1,7 +1,8 @@
-// Builds Vigil: compiles the TypeScript with the native TypeScript 7 compiler into dist/.
+// Builds Vigil: compiles the TypeScript with the native TypeScript 7 compiler into dist/ and
+// copies the .proto contract beside the compiled modules.
 // dist/ is cleared first so that a removed source file never leaves a stale test behind.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,3 +14,8 @@ const tsc = join(dirname(require.resolve('typescript7/package.json')), 'bin', 't
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
 chmodSync(join(root, 'dist', 'cli', 'vigil.js'), 0o755);
+// The wire contract is loaded at run time from beside the compiled proto modules.
+cpSync(join(root, 'proto'), join(root, 'dist', 'proto'), {
+  recursive: true,
+  filter: (src) => !src.endsWith('.ts'),
+});

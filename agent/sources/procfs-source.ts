@@ -322,7 +322,7 @@ export class ProcfsSource implements EventSource {
     this.processes = next;
     if (!report || this.stopped) return;
 
-    const rawtime = this.now() * 1e6;
+    const rawtime = BigInt(Math.round(this.now())) * 1_000_000n;
     for (const entry of exited.values()) this.emit(this.processEvent(entry, 'procexit', rawtime, previous));
     // Parents before children: a child cannot have started before its parent.
     started.sort((a, b) => compareStart(a.stat.startTime, b.stat.startTime) || a.pid - b.pid);
@@ -376,7 +376,7 @@ export class ProcfsSource implements EventSource {
   private processEvent(
     entry: ProcessEntry,
     type: 'execve' | 'procexit',
-    rawtime: number,
+    rawtime: bigint,
     table: ReadonlyMap<number, ProcessEntry>,
   ): Event {
     const fields: Fields = {
@@ -413,7 +413,7 @@ export class ProcfsSource implements EventSource {
       if (c.state === 'LISTEN') listening.add(`${l4proto(c.protocol)}|${String(c.localPort)}`);
     }
     const next = new Set<string>();
-    const rawtime = this.now() * 1e6;
+    const rawtime = BigInt(Math.round(this.now())) * 1_000_000n;
     let overflow = false;
     for (const c of list) {
       const proto = l4proto(c.protocol);
@@ -450,7 +450,7 @@ export class ProcfsSource implements EventSource {
     lport: number,
     remote: string,
     rport: number,
-    rawtime: number,
+    rawtime: bigint,
   ): Event {
     const fields: Fields = {
       'evt.type': inbound ? 'accept' : 'connect',

@@ -2,6 +2,7 @@
  * `vigil agent`: the node daemon.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../../core/config-schema.js';
 import { createLogger, type LogLevel } from '../../core/log.js';
@@ -10,6 +11,7 @@ import { agentEnvironment, loadAgentConfig } from '../../agent/config.js';
 import { describeSources } from '../../agent/sources/registry.js';
 import { UsageError, type CliIO, type Command } from '../command.js';
 import { readRuleSources } from '../rule-files.js';
+import { version } from '../version.js';
 
 const usage = `Usage: vigil agent [--config FILE] [options]
 
@@ -29,6 +31,9 @@ Options:
   --data-dir DIR         where the spool lives (default /var/lib/vigil/agent)
   --listen HOST:PORT     metrics and health endpoint (default 127.0.0.1:9376; none to disable)
   --cri-socket PATH      container runtime socket (default: the first of containerd, CRI-O found)
+  --collector HOST:PORT  ship alerts to this collector over gRPC with mutual TLS
+  --tls-dir DIR          this node's certificate folder (ca.crt, tls.crt, tls.key), as
+                         'vigil certs agent' writes it
   --rule-matching MODE   first | all (default first)
   --min-priority LEVEL   ignore rules below this priority
   --no-follow            read file sources once instead of following them like tail -F
@@ -58,6 +63,8 @@ export const agentCommand: Command = {
         'data-dir': { type: 'string' },
         listen: { type: 'string' },
         'cri-socket': { type: 'string' },
+        collector: { type: 'string' },
+        'tls-dir': { type: 'string' },
         'rule-matching': { type: 'string' },
         'min-priority': { type: 'string' },
         'no-follow': { type: 'boolean' },
@@ -78,6 +85,12 @@ export const agentCommand: Command = {
     flag('data-dir', ['data_dir'], values['data-dir']);
     flag('listen', ['http', 'listen'], values.listen);
     flag('cri-socket', ['cri', 'socket'], values['cri-socket']);
+    flag('collector', ['collector', 'address'], values.collector);
+    if (values['tls-dir'] !== undefined) {
+      flag('tls-dir', ['collector', 'ca'], join(values['tls-dir'], 'ca.crt'));
+      flag('tls-dir', ['collector', 'cert'], join(values['tls-dir'], 'tls.crt'));
+      flag('tls-dir', ['collector', 'key'], join(values['tls-dir'], 'tls.key'));
+    }
     flag('rule-matching', ['rule_matching'], values['rule-matching']);
     flag('min-priority', ['min_priority'], values['min-priority']?.toLowerCase());
     flag('no-follow', ['source_options', 'follow'], values['no-follow'] === true ? false : undefined);
@@ -106,7 +119,7 @@ export const agentCommand: Command = {
       level: config.log.level as LogLevel,
       now: Date.now,
     });
-    const agent = await startAgent(config, { logger, readRules: (paths) => readRuleSources(paths) });
+    const agent = await startAgent(config, { logger, readRules: (paths) => readRuleSources(paths), version });
     if (agent.httpAddress !== undefined) {
       logger.info('metrics and health endpoint listening', {
         component: 'agent',

@@ -3,9 +3,22 @@
  */
 import type { Command } from '../command.js';
 import { agentCommand } from './agent.js';
+import { certsCommand } from './certs.js';
+import { collectorCommand } from './collector.js';
+import { tokensCommand } from './tokens.js';
+import { upCommand } from './up.js';
 import { filterCommand } from './filter.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
 
 /** Every subcommand. */
-export const commands: readonly Command[] = [agentCommand, rulesCommand, filterCommand, replayCommand];
+export const commands: readonly Command[] = [
+  upCommand,
+  agentCommand,
+  collectorCommand,
+  certsCommand,
+  tokensCommand,
+  rulesCommand,
+  filterCommand,
+  replayCommand,
+];
