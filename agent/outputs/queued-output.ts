@@ -9,7 +9,7 @@
 import type { Alert } from '../../core/alert.js';
 import { priorityNames, type PriorityName } from '../../core/priority.js';
 import type { AlertOutput } from './alert-output.js';
-import { AlertQueue, alertRank } from './alert-queue.js';
+import { AlertQueue, alertRank } from '../../core/alert-queue.js';
 
 /** How to queue in front of an output. */
 export interface OutputQueueOptions {

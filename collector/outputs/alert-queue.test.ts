@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { PriorityName } from '../../core/priority.js';
-import { AlertQueue, alertPriority } from './alert-queue.js';
+import { AlertQueue, alertRank as alertPriority } from '../../core/alert-queue.js';
 import { sampleAlert } from './output-fixtures.test.js';
 
 describe('output alert queue', () => {

@@ -15,7 +15,7 @@ import type { Registry } from 'prom-client';
 import type { Alert } from '../../core/alert.js';
 import type { Logger } from '../../core/log.js';
 import { priorityAtLeast, priorityName, priorityNames, type PriorityName } from '../../core/priority.js';
-import { AlertQueue, alertPriority } from './alert-queue.js';
+import { AlertQueue, alertRank as alertPriority } from '../../core/alert-queue.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import type { CollectorOutput, SendOutcome } from './collector-output.js';
 import { createOutputMetrics, type OutputMetrics } from './output-metrics.js';

@@ -18,7 +18,7 @@
  *   messages (configurable, for receivers that print it).
  */
 import type { Alert } from '../../core/alert.js';
-import { alertPriority } from './alert-queue.js';
+import { alertRank as alertPriority } from '../../core/alert-queue.js';
 
 /** Facility names (as syslog.conf spells them) and their codes. */
 export const SYSLOG_FACILITIES: Readonly<Record<string, number>> = {

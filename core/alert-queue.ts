@@ -8,8 +8,8 @@
  * the least important non-empty FIFO, and the next alert out is the FIFO head with the smallest
  * arrival number.
  */
-import type { Alert } from '../../core/alert.js';
-import { parsePriority, Priority } from '../../core/priority.js';
+import type { Alert } from './alert.js';
+import { parsePriority, Priority } from './priority.js';
 
 const LEVELS = 8;
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Alert } from '../../core/alert.js';
 import { priorityNames, type PriorityName } from '../../core/priority.js';
 import { sampleAlert } from './alert-output-conformance.test.js';
-import { AlertQueue, alertRank } from './alert-queue.js';
+import { AlertQueue, alertRank } from '../../core/alert-queue.js';
 
 const ids = (alerts: readonly Alert[]): string[] => alerts.map((a) => a.id);
 
