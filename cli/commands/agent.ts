@@ -1,15 +1,13 @@
 /**
  * `vigil agent`: the node daemon.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../../core/config-schema.js';
-import { createLogger, type LogLevel } from '../../core/log.js';
 import { startAgent } from '../../agent/agent.js';
 import { agentEnvironment, loadAgentConfig } from '../../agent/config.js';
 import { describeSources } from '../../agent/sources/registry.js';
-import { UsageError, type CliIO, type Command } from '../command.js';
+import type { CliIO, Command } from '../command.js';
+import { daemonLogger, resolveDaemonConfig, type FlagLayer } from '../daemon-config.js';
 import { readRuleSources } from '../rule-files.js';
 import { version } from '../version.js';
 
@@ -74,7 +72,7 @@ export const agentCommand: Command = {
       allowPositionals: false,
     });
     void positionals;
-    const flags: { flag: string; path: string[]; value: unknown }[] = [];
+    const flags: FlagLayer[] = [];
     const flag = (name: string, path: string[], value: unknown): void => {
       if (value !== undefined) flags.push({ flag: `--${name}`, path, value });
     };
@@ -96,29 +94,9 @@ export const agentCommand: Command = {
     flag('no-follow', ['source_options', 'follow'], values['no-follow'] === true ? false : undefined);
     flag('log-level', ['log', 'level'], values['log-level']);
 
-    let file: { name: string; text: string } | undefined;
-    if (values.config !== undefined) {
-      try {
-        file = { name: values.config, text: readFileSync(values.config, 'utf8') };
-      } catch (err) {
-        throw new UsageError(`cannot read --config ${values.config}: ${(err as Error).message}`);
-      }
-    }
-    let config;
-    try {
-      config = loadAgentConfig(file, process.env, flags);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        io.stderr.write(`vigil agent: configuration error: ${err.message}\n`);
-        return 2;
-      }
-      throw err;
-    }
-    const logger = createLogger({
-      write: (line) => io.stderr.write(line + '\n'),
-      level: config.log.level as LogLevel,
-      now: Date.now,
-    });
+    const config = resolveDaemonConfig('agent', values.config, flags, io, loadAgentConfig);
+    if (config === undefined) return 2;
+    const logger = daemonLogger(io, config.log.level);
     const agent = await startAgent(config, { logger, readRules: (paths) => readRuleSources(paths), version });
     if (agent.httpAddress !== undefined) {
       logger.info('metrics and health endpoint listening', {

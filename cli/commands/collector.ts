@@ -1,14 +1,12 @@
 /**
  * `vigil collector`: the central service.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../../core/config-schema.js';
-import { createLogger, type LogLevel } from '../../core/log.js';
 import { startCollector } from '../../collector/collector.js';
 import { collectorEnvironment, loadCollectorConfig } from '../../collector/config.js';
-import { UsageError, type CliIO, type Command } from '../command.js';
+import type { CliIO, Command } from '../command.js';
+import { daemonLogger, resolveDaemonConfig, type FlagLayer } from '../daemon-config.js';
 import { version } from '../version.js';
 
 const usage = `Usage: vigil collector [--config FILE] [options]
@@ -51,7 +49,7 @@ export const collectorCommand: Command = {
       },
       allowPositionals: false,
     });
-    const flags: { flag: string; path: string[]; value: unknown }[] = [];
+    const flags: FlagLayer[] = [];
     const flag = (name: string, path: string[], value: unknown): void => {
       if (value !== undefined) flags.push({ flag: `--${name}`, path, value });
     };
@@ -64,29 +62,9 @@ export const collectorCommand: Command = {
       flag('tls-dir', ['tls', 'cert'], join(values['tls-dir'], 'tls.crt'));
       flag('tls-dir', ['tls', 'key'], join(values['tls-dir'], 'tls.key'));
     }
-    let file: { name: string; text: string } | undefined;
-    if (values.config !== undefined) {
-      try {
-        file = { name: values.config, text: readFileSync(values.config, 'utf8') };
-      } catch (err) {
-        throw new UsageError(`cannot read --config ${values.config}: ${(err as Error).message}`);
-      }
-    }
-    let config;
-    try {
-      config = loadCollectorConfig(file, process.env, flags);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        io.stderr.write(`vigil collector: configuration error: ${err.message}\n`);
-        return 2;
-      }
-      throw err;
-    }
-    const logger = createLogger({
-      write: (line) => io.stderr.write(line + '\n'),
-      level: config.log.level as LogLevel,
-      now: Date.now,
-    });
+    const config = resolveDaemonConfig('collector', values.config, flags, io, loadCollectorConfig);
+    if (config === undefined) return 2;
+    const logger = daemonLogger(io, config.log.level);
     const collector = await startCollector(config, { logger, version });
     const why = await new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
