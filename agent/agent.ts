@@ -203,12 +203,16 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   };
 
   const sources: EventSource[] = [];
+  const procfsOptions = { intervalMs: config.source_options.procfs_interval };
   for (const spec of config.sources) {
     const name = spec.split(':')[0];
     const options =
       name === 'procfs'
-        ? { intervalMs: config.source_options.procfs_interval }
-        : { follow: config.source_options.follow };
+        ? procfsOptions
+        : name === 'ebpf'
+          ? // The sensor attaches only what the rules need (process life cycle is always traced).
+            { eventTypes: first.ruleset.eventTypes() }
+          : { follow: config.source_options.follow };
     sources.push(createSourceFromFlag(spec, options));
   }
 
@@ -216,6 +220,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     processTableSize: () => processes.stats().size,
     spool: () => spool.stats(),
     sourceLag: () => sources.map((s) => [s.name, s.stats().lagSeconds] as const),
+    sourceLost: () =>
+      sources.flatMap((s) =>
+        Object.entries(s.stats().lostByType ?? {}).map(([type, n]) => [s.name, type, n] as const),
+      ),
     rules: () => rulesState,
     outputs: () => outputs.map((o) => ({ name: o.name, ...o.stats() })),
   });
@@ -275,8 +283,19 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       const addr = server.address();
       if (addr !== null && typeof addr === 'object') httpAddress = { host: addr.address, port: addr.port };
     }
-    for (const source of sources) {
-      await source.start(pipeline.sinkFor(source.name));
+    for (let i = 0; i < sources.length; i++) {
+      let source = sources[i] as EventSource;
+      try {
+        await source.start(pipeline.sinkFor(source.name));
+      } catch (err) {
+        if (source.name !== 'ebpf') throw err;
+        // Never silently: say exactly why the live sensor cannot run, then watch /proc instead.
+        log.warn('the eBPF sensor cannot run; falling back to the procfs source', { err });
+        await source.stop();
+        source = createSourceFromFlag('procfs:', procfsOptions);
+        sources[i] = source;
+        await source.start(pipeline.sinkFor(source.name));
+      }
       log.info('source started', { source: source.name, fidelity: source.fidelity });
     }
     started = true;

@@ -24,6 +24,8 @@ export interface AgentReadings {
   spool(): { depth: number; bytes: number; droppedByPriority: Readonly<Record<string, number>> };
   /** Seconds behind, per source (undefined when the source cannot tell). */
   sourceLag(): ReadonlyArray<readonly [string, number | undefined]>;
+  /** Events lost before the agent could read them, per source and event type. */
+  sourceLost(): ReadonlyArray<readonly [string, string, number]>;
   rules(): { loaded: number; lastReloadOk: boolean; reloads: number; reloadFailures: number };
   outputs(): ReadonlyArray<{ name: string; written: number; dropped: number; failed: number }>;
 }
@@ -128,6 +130,16 @@ export function createAgentMetrics(counters: AgentCounters, readings: AgentReadi
     collect() {
       this.reset();
       for (const [s, lag] of readings.sourceLag()) if (lag !== undefined) this.set({ source: s }, lag);
+    },
+  });
+  new Counter({
+    name: 'vigil_agent_source_events_lost_total',
+    help: 'Events a source lost before the agent read them (the eBPF ring buffer overflowing), by source and type.',
+    labelNames: ['source', 'type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [source, type, n] of readings.sourceLost()) this.inc({ source, type }, n);
     },
   });
   new Gauge({

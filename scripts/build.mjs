@@ -14,6 +14,18 @@ const tsc = join(dirname(require.resolve('typescript7/package.json')), 'bin', 't
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
 chmodSync(join(root, 'dist', 'cli', 'vigil.js'), 0o755);
+// The live eBPF sensor, when clang, libbpf and bpftool are here; otherwise the script says the
+// sensor is unavailable and the rest of Vigil builds and runs without it.
+execFileSync(
+  process.execPath,
+  [
+    join(root, 'agent', 'sources', 'ebpf', 'build-sensor.mjs'),
+    join(root, 'dist', 'agent', 'sources', 'ebpf'),
+  ],
+  {
+    stdio: 'inherit',
+  },
+);
 // The wire contract is loaded at run time from beside the compiled proto modules.
 cpSync(join(root, 'proto'), join(root, 'dist', 'proto'), {
   recursive: true,

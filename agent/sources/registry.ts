@@ -10,6 +10,7 @@ import { sysdigSourceFactory } from './sysdig-source.js';
 import { tetragonSourceFactory } from './tetragon-source.js';
 import { traceeSourceFactory } from './tracee-source.js';
 import { procfsSourceFactory } from './procfs-source.js';
+import { ebpfSourceFactory } from './ebpf/ebpf-source.js';
 
 /** Every source, in the order `--help` lists them. */
 export const sourceFactories: readonly SourceFactory[] = [
@@ -18,6 +19,7 @@ export const sourceFactories: readonly SourceFactory[] = [
   tetragonSourceFactory,
   traceeSourceFactory,
   procfsSourceFactory,
+  ebpfSourceFactory,
 ];
 
 /** The factory registered under `name`, or undefined. */

@@ -47,6 +47,8 @@ export interface SourceStats {
    * was read, where the source can tell; undefined otherwise.
    */
   readonly lagSeconds: number | undefined;
+  /** Events the source knows it lost (the eBPF sensor's ring buffer), by event type. */
+  readonly lostByType?: Readonly<Record<string, number>>;
 }
 
 /** A running source. */

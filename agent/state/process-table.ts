@@ -146,6 +146,8 @@ class ProcessEntry implements ProcessInfo {
   placeholder = false;
   /** The container id was looked up in /proc already (found or not). */
   containerChecked = false;
+  /** The container id came from the parent at fork; a live table re-reads it (the child may have moved cgroup). */
+  containerInherited = false;
   /** The parent object last resolved; kept so an orphan still finds its exited parent. */
   parent: ProcessEntry | undefined = undefined;
   /** Left the table; still reachable only through its children's `parent` links. */
@@ -434,13 +436,14 @@ export class ProcessTable {
   containerId(proc: ProcessInfo): string | undefined {
     const entry = this.own(proc);
     if (entry === undefined) return proc.containerId;
-    if (entry.containerId !== undefined || entry.containerChecked || this.reader === undefined) {
-      return entry.containerId;
-    }
+    if (this.reader === undefined || entry.containerChecked) return entry.containerId;
+    if (entry.containerId !== undefined && !entry.containerInherited) return entry.containerId;
     entry.containerChecked = true;
-    if (entry.exited || !this.takeReadToken(this.now())) return undefined;
+    if (entry.exited || !this.takeReadToken(this.now())) return entry.containerId;
     this.procReads++;
-    entry.containerId = this.reader.containerId(entry.pid);
+    const read = this.reader.containerId(entry.pid);
+    if (read !== undefined || !entry.containerInherited) entry.containerId = read;
+    entry.containerInherited = false;
     return entry.containerId;
   }
 
@@ -821,7 +824,9 @@ function inherit(child: ProcessEntry, parent: ProcessEntry): void {
   child.loginuid = parent.loginuid;
   child.tty = parent.tty;
   child.containerId = parent.containerId;
-  child.containerChecked = parent.containerChecked;
+  // Not `containerChecked`: a runtime's child (runc init) moves into the container's cgroup after
+  // fork, so a live table must look at the child's own cgroup once.
+  child.containerInherited = parent.containerId !== undefined;
 }
 
 /** Copies what the event says about its process; fields it does not carry stay as they were. */

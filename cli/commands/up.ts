@@ -41,7 +41,7 @@ const vigilBin = fileURLToPath(new URL('../vigil.js', import.meta.url));
 
 /** Picks the agent's source: what this machine allows, and why. */
 function chooseSource(): { spec: string; why: string } {
-  const sensor = fileURLToPath(new URL('../../agent/sources/ebpf/sensor/vigil-sensor', import.meta.url));
+  const sensor = fileURLToPath(new URL('../../agent/sources/ebpf/vigil-sensor', import.meta.url));
   if (process.getuid?.() !== 0)
     return { spec: 'procfs:', why: 'not running as root, so the eBPF sensor cannot load' };
   if (!existsSync(sensor))
