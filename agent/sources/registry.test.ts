@@ -10,7 +10,7 @@ import {
 describe('source registry', () => {
   it('lists every source once, each describing itself with an example that parses back to it', () => {
     const names = sourceFactories.map((f) => f.name);
-    assert.deepEqual(names, ['jsonl', 'sysdig', 'tetragon', 'tracee', 'procfs']);
+    assert.deepEqual(names, ['jsonl', 'sysdig', 'tetragon', 'tracee', 'procfs', 'ebpf']);
     assert.equal(new Set(names).size, names.length);
     for (const f of sourceFactories) {
       assert.ok(f.description.length > 10, `${f.name} has a description`);
@@ -39,7 +39,7 @@ describe('source registry', () => {
   it('says what is wrong with a bad flag, listing the known sources', () => {
     const unknown = parseSourceFlag('falco:/x');
     assert.ok(!unknown.ok);
-    assert.match(unknown.error, /unknown source "falco" \(known: jsonl, sysdig, tetragon, tracee, procfs\)/);
+    assert.match(unknown.error, /unknown source "falco" \(known: jsonl, sysdig, tetragon, tracee, procfs, ebpf\)/);
     const empty = parseSourceFlag(':/x');
     assert.ok(!empty.ok);
     assert.match(empty.error, /expected NAME:TARGET/);
