@@ -39,7 +39,10 @@ describe('source registry', () => {
   it('says what is wrong with a bad flag, listing the known sources', () => {
     const unknown = parseSourceFlag('falco:/x');
     assert.ok(!unknown.ok);
-    assert.match(unknown.error, /unknown source "falco" \(known: jsonl, sysdig, tetragon, tracee, procfs, ebpf\)/);
+    assert.match(
+      unknown.error,
+      /unknown source "falco" \(known: jsonl, sysdig, tetragon, tracee, procfs, ebpf\)/,
+    );
     const empty = parseSourceFlag(':/x');
     assert.ok(!empty.ok);
     assert.match(empty.error, /expected NAME:TARGET/);
