@@ -152,7 +152,8 @@ export class LinkSession {
         return;
       case 'config':
       case 'baseline':
-        // Pushed configuration and baselines are not implemented by this agent yet.
+        // The contract carries pushed configuration and merged baselines for the baselines work
+        // (issue 6); until then the agent logs them and keeps its own configuration.
         this.log.debug('collector message ignored', { type: message.type });
         return;
       case 'unreadable':
