@@ -13,6 +13,7 @@ describe('agent configuration', () => {
     assert.deepEqual(cfg.sources, ['procfs:']);
     assert.equal(cfg.spool.max_bytes, 64 * 2 ** 20);
     assert.equal(cfg.source_options.procfs_interval, 1000);
+    assert.equal(cfg.collector.address, '');
   });
 
   it("defaults to a working agent with Vigil's own rules", () => {

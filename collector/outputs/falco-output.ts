@@ -17,8 +17,8 @@
  */
 import type { Alert } from '../../core/alert.js';
 import { bool, str } from '../../core/config-schema.js';
-import { sendFailure, type CollectorOutput, type SendOutcome } from './collector-output.js';
-import { createHttpDelivery } from './http-delivery.js';
+import type { CollectorOutput } from './collector-output.js';
+import { createHttpJsonOutput, httpEndpoint } from './http-json-output.js';
 import {
   defineOutputType,
   httpDefaults,
@@ -110,35 +110,13 @@ export function createFalcoOutput(
   settings: Pick<OutputSettings, 'name' | 'minPriority' | 'queueSize'>,
   options: FalcoOutputOptions,
 ): CollectorOutput {
-  const http = createHttpDelivery(settings.name, {
-    url: options.url,
-    method: 'POST',
-    headers: options.headers,
-    timeoutMs: options.timeoutMs,
-    ...(options.ca !== undefined ? { ca: options.ca } : {}),
-    ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
-  });
-  let closed = false;
-  return {
-    name: settings.name,
+  return createHttpJsonOutput(settings, {
     type: 'falco',
-    minPriority: settings.minPriority,
-    queueSize: settings.queueSize,
     // Falco posts one alert per request, and Falcosidekick reads exactly one object per body.
     maxBatch: 1,
-    send(batch: readonly Alert[], signal?: AbortSignal): Promise<SendOutcome> {
-      if (closed) return Promise.resolve(sendFailure(new Error(`output ${settings.name} is closed`)));
-      const alert = batch[0];
-      if (alert === undefined) return Promise.resolve({ result: 'success' });
-      const body = JSON.stringify(toFalcoJson(alert, { vigilFields: options.vigilFields }));
-      return http.send(body, 'application/json', signal);
-    },
-    close() {
-      closed = true;
-      http.close();
-      return Promise.resolve();
-    },
-  };
+    endpoint: httpEndpoint(options.url, 'POST', options.headers, options),
+    encode: (batch) => JSON.stringify(toFalcoJson(batch[0] as Alert, { vigilFields: options.vigilFields })),
+  });
 }
 
 /** Registry entry: `type: falco`. */

@@ -13,8 +13,8 @@
 import type { Alert } from '../../core/alert.js';
 import type { PriorityName } from '../../core/priority.js';
 import { str } from '../../core/config-schema.js';
-import { sendFailure, type CollectorOutput, type SendOutcome } from './collector-output.js';
-import { createHttpDelivery } from './http-delivery.js';
+import type { CollectorOutput } from './collector-output.js';
+import { createHttpJsonOutput, httpEndpoint } from './http-json-output.js';
 import {
   defineOutputType,
   httpDefaults,
@@ -134,34 +134,13 @@ export function createSlackOutput(
   settings: Pick<OutputSettings, 'name' | 'minPriority' | 'queueSize'>,
   options: SlackOptions,
 ): CollectorOutput {
-  const http = createHttpDelivery(settings.name, {
-    url: options.webhookUrl,
-    method: 'POST',
-    headers: {},
-    timeoutMs: options.timeoutMs,
-    ...(options.ca !== undefined ? { ca: options.ca } : {}),
-    ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
-  });
-  let closed = false;
-  return {
-    name: settings.name,
+  return createHttpJsonOutput(settings, {
     type: 'slack',
-    minPriority: settings.minPriority,
-    queueSize: settings.queueSize,
     // A message per alert: a retry then never posts an alert twice.
     maxBatch: 1,
-    send(batch: readonly Alert[], signal?: AbortSignal): Promise<SendOutcome> {
-      if (closed) return Promise.resolve(sendFailure(new Error(`output ${settings.name} is closed`)));
-      const alert = batch[0];
-      if (alert === undefined) return Promise.resolve({ result: 'success' });
-      return http.send(JSON.stringify(slackPayload(alert, options)), 'application/json', signal);
-    },
-    close() {
-      closed = true;
-      http.close();
-      return Promise.resolve();
-    },
-  };
+    endpoint: httpEndpoint(options.webhookUrl, 'POST', {}, options),
+    encode: (batch) => JSON.stringify(slackPayload(batch[0] as Alert, options)),
+  });
 }
 
 /** Registry entry: `type: slack`. */

@@ -6,9 +6,8 @@
  * backoff (a `Retry-After` is honoured), other 4xx are not. In `single` mode a batch is one
  * alert, so a retry never re-sends an alert the receiver already accepted.
  */
-import type { Alert } from '../../core/alert.js';
-import { sendFailure, type CollectorOutput, type SendOutcome } from './collector-output.js';
-import { createHttpDelivery } from './http-delivery.js';
+import type { CollectorOutput } from './collector-output.js';
+import { createHttpJsonOutput, httpEndpoint } from './http-json-output.js';
 import {
   defineOutputType,
   httpDefaults,
@@ -44,34 +43,12 @@ export function createWebhookOutput(
   settings: Pick<OutputSettings, 'name' | 'minPriority' | 'queueSize'>,
   options: WebhookOptions,
 ): CollectorOutput {
-  const http = createHttpDelivery(settings.name, {
-    url: options.url,
-    method: options.method,
-    headers: options.headers,
-    timeoutMs: options.timeoutMs,
-    ...(options.ca !== undefined ? { ca: options.ca } : {}),
-    ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
-  });
-  let closed = false;
-  return {
-    name: settings.name,
+  return createHttpJsonOutput(settings, {
     type: 'webhook',
-    minPriority: settings.minPriority,
-    queueSize: settings.queueSize,
     maxBatch: options.mode === 'single' ? 1 : options.batchSize,
-    send(batch: readonly Alert[], signal?: AbortSignal): Promise<SendOutcome> {
-      if (closed) return Promise.resolve(sendFailure(new Error(`output ${settings.name} is closed`)));
-      const first = batch[0];
-      if (first === undefined) return Promise.resolve({ result: 'success' });
-      const body = options.mode === 'single' ? JSON.stringify(first) : JSON.stringify(batch);
-      return http.send(body, 'application/json', signal);
-    },
-    close() {
-      closed = true;
-      http.close();
-      return Promise.resolve();
-    },
-  };
+    endpoint: httpEndpoint(options.url, options.method, options.headers, options),
+    encode: (batch) => (options.mode === 'single' ? JSON.stringify(batch[0]) : JSON.stringify(batch)),
+  });
 }
 
 /** Registry entry: `type: webhook`. */
