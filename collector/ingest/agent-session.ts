@@ -21,6 +21,8 @@ import type { Alert } from '../../core/alert.js';
 import type { Logger } from '../../core/log.js';
 import {
   LINK_PROTOCOL_VERSION,
+  type BaselineDelta,
+  type BaselineUpdate,
   type CollectorMessage,
   type Command,
   type CommandResult,
@@ -61,6 +63,7 @@ export interface SessionHost {
   alertsStored(alerts: readonly Alert[], node: string): void;
   agentEvent(event: AgentEvent): void;
   commandResult(node: string, result: CommandResult): void;
+  baselineDelta(node: string, delta: BaselineDelta): void;
 }
 
 type State = 'awaiting-hello' | 'active' | 'ended';
@@ -140,6 +143,12 @@ export class AgentSession {
     return this.write({ type: 'command', command });
   }
 
+  /** Sends a workload's merged profile to the agent; false when the stream cannot take it. */
+  sendBaseline(update: BaselineUpdate): boolean {
+    if (this.state !== 'active') return false;
+    return this.write({ type: 'baseline', baseline: update });
+  }
+
   /** Ends the stream with `code` (a newer stream replaced it, or the server is closing). */
   terminate(code: GrpcStatus, reason: RefusalReason | undefined, details: string): void {
     this.refuse(code, reason, details);
@@ -173,8 +182,7 @@ export class AgentSession {
         this.host.commandResult(this.hello?.node ?? '', message.result);
         return;
       case 'baseline-delta':
-        // The baselines feature has not defined what the collector does with deltas yet.
-        this.log.debug('baseline delta ignored', { workload: message.delta.workloadKey });
+        this.host.baselineDelta(this.hello?.node ?? '', message.delta);
         return;
       case 'unreadable':
         this.refuse(GrpcStatus.INVALID_ARGUMENT, 'invalid-message', `unreadable message: ${message.reason}`);

@@ -14,7 +14,13 @@ import type { Registry } from 'prom-client';
 import type { Alert } from '../../core/alert.js';
 import type { Logger } from '../../core/log.js';
 import { agentLinkService } from '../../proto/agent-link-service.js';
-import type { Command, CommandResult, Welcome } from '../../proto/link-messages.js';
+import type {
+  BaselineDelta,
+  BaselineUpdate,
+  Command,
+  CommandResult,
+  Welcome,
+} from '../../proto/link-messages.js';
 import type { AgentRecord, CollectorStore } from '../store/store.js';
 import { AgentSession, type AgentEvent, type ConnectStream, type SessionHost } from './agent-session.js';
 import { CommandRouter } from './command-router.js';
@@ -73,7 +79,7 @@ export interface IngestServerOptions {
    * and the live feed. Must not throw (a throw is logged and ignored) and should not block.
    */
   onAlertsStored(alerts: readonly Alert[], node: string): void;
-  /** Agents connecting, sending heartbeats and disconnecting. */
+  /** Agents connecting, sending heartbeats and disconnecting (more listeners: {@link IngestServer.onAgentEvent}). */
   onAgentEvent?(event: AgentEvent): void;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -101,6 +107,18 @@ export interface IngestServer {
   ): Promise<CommandResult>;
   /** Nodes with a connected agent. */
   connectedNodes(): string[];
+  /**
+   * Adds a listener for agents connecting, sending heartbeats and disconnecting. Listeners must
+   * not throw (a throw is logged and ignored) and should not block.
+   */
+  onAgentEvent(listener: (event: AgentEvent) => void): void;
+  /**
+   * Sets the handler of the agents' baseline deltas (one handler; a later call replaces it).
+   * Without one, deltas are logged at debug level and dropped.
+   */
+  onBaselineDelta(handler: (node: string, delta: BaselineDelta) => void): void;
+  /** Sends a merged profile to `node`'s agent; false when it is not connected or its stream is full. */
+  sendBaseline(node: string, update: BaselineUpdate): boolean;
   /**
    * Ends every stream (UNAVAILABLE: agents reconnect later), fails waiting commands, and stops
    * the server, forcing it after `graceMs` (default 5 s). Idempotent.
@@ -148,6 +166,9 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   }
 
   const sessions = new Map<string, AgentSession>();
+  const agentListeners: ((event: AgentEvent) => void)[] = [];
+  if (options.onAgentEvent !== undefined) agentListeners.push((e) => options.onAgentEvent?.(e));
+  let baselineHandler: ((node: string, delta: BaselineDelta) => void) | undefined;
   const router = new CommandRouter(
     (node, command) => sessions.get(node)?.sendCommand(command) ?? false,
     limits.maxPendingCommands,
@@ -200,10 +221,23 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
       }
     },
     agentEvent(event) {
+      for (const listener of agentListeners) {
+        try {
+          listener(event);
+        } catch (err) {
+          logger.error('an agent event listener failed', { node: event.agent.node, err });
+        }
+      }
+    },
+    baselineDelta(node, delta) {
+      if (baselineHandler === undefined) {
+        logger.debug('baseline delta dropped: no baseline handler', { node, workload: delta.workloadKey });
+        return;
+      }
       try {
-        options.onAgentEvent?.(event);
+        baselineHandler(node, delta);
       } catch (err) {
-        logger.error('onAgentEvent failed', { node: event.agent.node, err });
+        logger.error('the baseline delta handler failed', { node, workload: delta.workloadKey, err });
       }
     },
     commandResult(node, result) {
@@ -256,6 +290,15 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
       return router.send(node, command, sendOptions?.timeoutMs ?? limits.commandTimeoutMs);
     },
     connectedNodes: () => [...sessions.keys()],
+    onAgentEvent(listener) {
+      agentListeners.push(listener);
+    },
+    onBaselineDelta(handler) {
+      baselineHandler = handler;
+    },
+    sendBaseline(node, update) {
+      return sessions.get(node)?.sendBaseline(update) ?? false;
+    },
     close(closeOptions) {
       closing ??= new Promise<void>((resolve) => {
         for (const session of [...sessions.values()]) {
