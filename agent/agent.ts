@@ -3,7 +3,7 @@
  * the spool, local outputs, metrics and health. `vigil agent` is a thin wrapper around
  * {@link startAgent}.
  */
-import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname } from 'node:path';
 import { createFieldRegistry } from '../core/fields/registry.js';
@@ -11,7 +11,11 @@ import type { Logger } from '../core/log.js';
 import { parsePriority } from '../core/priority.js';
 import { loadRules, type Diagnostic } from '../core/rules/loader.js';
 import type { RuleSet } from '../core/rules/ruleset.js';
-import { spoolPath, type AgentConfig } from './config.js';
+import { BaselineEngine } from './baseline/baseline-engine.js';
+import { registerBaselineMetrics } from './baseline/baseline-metrics.js';
+import { openBaselineStore } from './baseline/baseline-store.js';
+import { baselineDbPath, quarantineDbPath, spoolPath, type AgentConfig } from './config.js';
+import { startEnforcement, type Enforcement } from './enforce/enforcement.js';
 import { startHttpEndpoint } from './http-server.js';
 import { createAgentCounters, createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { createAlertOutput } from './outputs/registry.js';
@@ -61,6 +65,10 @@ export interface Agent {
   readonly pipeline: Pipeline;
   readonly spool: Spool;
   readonly metrics: AgentMetrics;
+  /** Learnt workload profiles and anomaly scoring, when enabled (`baseline.enabled`). */
+  readonly baseline: BaselineEngine | undefined;
+  /** Quarantine enforcement, when enabled and possible on this node. */
+  readonly enforcement: Enforcement | undefined;
   /** The HTTP endpoint's address, once listening (undefined when disabled). */
   readonly httpAddress: { host: string; port: number } | undefined;
   /** Loads the rule files again; keeps the active ruleset (and says so) when the new one fails. */
@@ -159,6 +167,36 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       ),
     );
 
+  let baseline: BaselineEngine | undefined;
+  if (config.baseline.enabled) {
+    const b = config.baseline;
+    baseline = new BaselineEngine({
+      node: config.node,
+      context,
+      logger: deps.logger.child({ component: 'baseline', node: config.node }),
+      learningPeriodMs: b.learning_period,
+      gracePeriodMs: b.grace_period,
+      threshold: b.threshold,
+      maxAlertsPerMinute: b.max_alerts_per_minute,
+      maxProfiles: b.max_profiles,
+      profileHost: b.profile_host,
+      sequences: b.sequences,
+      store: openBaselineStore({ path: baselineDbPath(config), maxRows: b.max_profiles * 4 }),
+      // On a live node an executable's modification time tells drift too (a replay cannot ask).
+      ...(live
+        ? {
+            executableMtimeMs: (pid: number, path: string) => {
+              try {
+                return statSync(`/proc/${pid}/root${path}`).mtimeMs;
+              } catch {
+                return undefined;
+              }
+            },
+          }
+        : {}),
+    });
+  }
+
   const counters = createAgentCounters();
   const pipeline = new Pipeline({
     node: config.node,
@@ -171,6 +209,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     counters,
     logger: deps.logger.child({ component: 'pipeline', node: config.node }),
     ...(pods !== undefined ? { pods } : {}),
+    ...(baseline !== undefined ? { baseline } : {}),
   });
 
   const rulesState = {
@@ -227,6 +266,33 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     rules: () => rulesState,
     outputs: () => outputs.map((o) => ({ name: o.name, ...o.stats() })),
   });
+  if (baseline !== undefined) {
+    const engine = baseline;
+    registerBaselineMetrics(metrics.registry, () => engine.stats());
+  }
+
+  let enforcement: Enforcement | undefined;
+  let noEnforcement = 'enforcement is disabled on this agent (enforce.enabled: false)';
+  if (config.enforce.enabled && cri === undefined) {
+    noEnforcement = 'this agent has no container runtime socket to find pods with';
+  } else if (config.enforce.enabled && cri !== undefined) {
+    try {
+      enforcement = await startEnforcement({
+        cri,
+        dbPath: quarantineDbPath(config),
+        logger: deps.logger.child({ node: config.node }),
+        registry: metrics.registry,
+        nft: config.enforce.nft,
+        nsenter: config.enforce.nsenter,
+        conntrack: config.enforce.conntrack,
+        timeoutMs: config.enforce.timeout,
+        reconcileIntervalMs: config.enforce.reconcile_interval,
+      });
+    } catch (err) {
+      noEnforcement = `enforcement could not start: ${(err as Error).message}`;
+      log.error('enforcement could not start; quarantine commands will fail', { err });
+    }
+  }
 
   let shipper: Shipper | undefined;
   if (config.collector.address !== '') {
@@ -245,6 +311,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       logger: deps.logger.child({ component: 'shipper', node: config.node }),
       registry: metrics.registry,
       eventsTotal: () => pipeline.stats().events,
+      capabilities: [...(enforcement?.capabilities ?? []), ...(baseline !== undefined ? ['baselines'] : [])],
+      ...(baseline !== undefined ? { baselines: baseline } : {}),
+      onCommand:
+        enforcement?.handler.handle ??
+        ((command) => Promise.resolve({ commandId: command.id, outcome: 'failed', detail: noEnforcement })),
       ...(config.collector.server_name !== '' ? { serverName: config.collector.server_name } : {}),
     });
     const ship = shipper;
@@ -265,6 +336,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       await Promise.allSettled(sources.map((s) => s.stop()));
       pipeline.settle();
       await shipper?.close();
+      baseline?.close();
+      enforcement?.close();
       await Promise.allSettled(outputs.map((o) => o.close()));
       spool.close();
       metrics.close();
@@ -304,6 +377,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     throw err;
   }
 
+  // In the background: sources run meanwhile, and commands wait their turn behind it.
+  enforcement?.reapply().then(
+    (summary) => log.info('remembered quarantines checked', { ...summary }),
+    (err: unknown) => log.error('re-applying quarantines failed', { err }),
+  );
+
   if (deps.watchRules !== false) {
     // Watch each file's directory: editors replace files by rename, which a file watch misses.
     let timer: NodeJS.Timeout | undefined;
@@ -327,6 +406,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     pipeline,
     spool,
     metrics,
+    baseline,
+    enforcement,
     httpAddress,
     reloadRules,
     async sourcesDone() {

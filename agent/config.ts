@@ -14,11 +14,28 @@ import {
   obj,
   resolveConfig,
   str,
+  ConfigError,
   type ConfigLayers,
+  type Schema,
 } from '../core/config-schema.js';
 import { priorityNames } from '../core/priority.js';
 
 const priorities = priorityNames().map((p) => p.toLowerCase());
+
+/** A number from 0 to 1 (a score); strings are accepted (environment variables and flags are text). */
+function fraction(): Schema<number> {
+  const expected = 'a number from 0 to 1';
+  return {
+    expected,
+    parse(value, path, origin) {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 1) {
+        throw new ConfigError(path.join('.'), origin(path), expected, JSON.stringify(value) ?? String(value));
+      }
+      return n;
+    },
+  };
+}
 
 /** The schema of the agent's configuration file; every key is documented in agent.example.yaml. */
 export const agentConfigSchema = obj({
@@ -38,7 +55,25 @@ export const agentConfigSchema = obj({
   cri: obj({ socket: str(), timeout: duration() }),
   http: obj({ listen: str() }),
   collector: obj({ address: str(), ca: str(), cert: str(), key: str(), server_name: str() }),
+  enforce: obj({
+    enabled: bool(),
+    nft: str(),
+    nsenter: str(),
+    conntrack: str(),
+    timeout: duration(),
+    reconcile_interval: duration(),
+  }),
   log: obj({ level: str({ oneOf: ['debug', 'info', 'warn', 'error'] }) }),
+  baseline: obj({
+    enabled: bool(),
+    learning_period: duration(),
+    grace_period: duration(),
+    threshold: fraction(),
+    max_alerts_per_minute: int(0),
+    max_profiles: int(1),
+    profile_host: bool(),
+    sequences: bool(),
+  }),
 });
 
 /** The agent's validated configuration. */
@@ -63,7 +98,25 @@ export function agentDefaults(): Record<string, unknown> {
     cri: { socket: '', timeout: '2s' },
     http: { listen: '127.0.0.1:9376' },
     collector: { address: '', ca: '', cert: '', key: '', server_name: '' },
+    enforce: {
+      enabled: true,
+      nft: 'nft',
+      nsenter: 'nsenter',
+      conntrack: 'conntrack',
+      timeout: '5s',
+      reconcile_interval: '30s',
+    },
     log: { level: 'info' },
+    baseline: {
+      enabled: true,
+      learning_period: '1h',
+      grace_period: '0s',
+      threshold: 0.7,
+      max_alerts_per_minute: 10,
+      max_profiles: 512,
+      profile_host: false,
+      sequences: true,
+    },
   };
 }
 
@@ -84,7 +137,11 @@ export const agentEnvironment: readonly { variable: string; path: readonly strin
   { variable: 'VIGIL_COLLECTOR_CA', path: ['collector', 'ca'] },
   { variable: 'VIGIL_COLLECTOR_CERT', path: ['collector', 'cert'] },
   { variable: 'VIGIL_COLLECTOR_KEY', path: ['collector', 'key'] },
+  { variable: 'VIGIL_ENFORCE', path: ['enforce', 'enabled'] },
   { variable: 'VIGIL_LOG_LEVEL', path: ['log', 'level'] },
+  { variable: 'VIGIL_BASELINE', path: ['baseline', 'enabled'] },
+  { variable: 'VIGIL_BASELINE_LEARNING_PERIOD', path: ['baseline', 'learning_period'] },
+  { variable: 'VIGIL_BASELINE_THRESHOLD', path: ['baseline', 'threshold'] },
 ];
 
 /** Resolves the agent's configuration from its layers. Throws ConfigError on a bad value. */
@@ -108,4 +165,14 @@ export function loadAgentConfig(
 /** Where the agent keeps its spool under its data directory. */
 export function spoolPath(config: AgentConfig): string {
   return join(config.data_dir, 'spool.db');
+}
+
+/** Where the agent remembers its active quarantines (beside the spool). */
+export function quarantineDbPath(config: AgentConfig): string {
+  return join(config.data_dir, 'quarantines.db');
+}
+
+/** Where the agent keeps its learnt profiles (beside the spool). */
+export function baselineDbPath(config: AgentConfig): string {
+  return join(config.data_dir, 'baselines.db');
 }

@@ -58,6 +58,10 @@ function fill(counter: Counter<string>, map: Map<string, number>, labels: readon
 export function createAgentMetrics(counters: AgentCounters, readings: AgentReadings): AgentMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vigil_agent_process_' });
+  // prom-client's nodejs_active_{handles,requests,resources}_total are gauges with a counter's
+  // suffix, which `promtool check metrics` rejects; the per-type gauges without _total remain.
+  for (const kind of ['handles', 'requests', 'resources'])
+    registry.removeSingleMetric(`vigil_agent_process_nodejs_active_${kind}_total`);
   const loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
 

@@ -10,12 +10,14 @@
  * outputs, so an alert anyone has seen is an alert the spool has.
  */
 import { newAlertId } from './alert-id.js';
-import { buildAlert, type Alert } from '../core/alert.js';
+import { buildAlert, type Alert, type AlertWorkload } from '../core/alert.js';
 import type { Event } from '../core/event.js';
 import type { Logger } from '../core/log.js';
 import { priorityName } from '../core/priority.js';
 import type { CompiledRule } from '../core/rules/compiled-rule.js';
 import type { RuleSet } from '../core/rules/ruleset.js';
+import { buildAnomalyAlert, workloadFromProfileKey } from './baseline/anomaly-alert.js';
+import type { BaselineVerdict } from './baseline/baseline-engine.js';
 import type { AgentCounters } from './metrics.js';
 import { bump } from './metrics.js';
 import type { QueuedAlertOutput } from './outputs/queued-output.js';
@@ -54,6 +56,17 @@ export interface PipelineOptions {
   readonly metadataWaitMs?: number;
   /** Events waiting for pod metadata, at most; past it, events are evaluated at once. Default 10,000. */
   readonly maxAwaitingMetadata?: number;
+  /**
+   * Learnt baselines (agent/baseline): sees every event before the rules; its verdict adds score
+   * and reasons to signature alerts and raises anomaly alerts.
+   */
+  readonly baseline?: BaselineHook;
+}
+
+/** What the pipeline asks of the baseline engine. */
+export interface BaselineHook {
+  /** Learns from or scores one event; undefined when the event belongs to no scored profile. */
+  observe(evt: Event): BaselineVerdict | undefined;
 }
 
 /** Counters of the pipeline itself. */
@@ -81,6 +94,7 @@ export class Pipeline {
   private readonly listeners: ((alerts: readonly Alert[]) => void)[] = [];
   private stats_ = { events: 0, alerts: 0, spooled: 0, spoolDropped: 0, lostUnspooled: 0, spoolErrors: 0 };
   private spoolFailing = false;
+  private baselineErrors = 0;
   /** Events waiting for their container's pod metadata, by full container id, in arrival order. */
   private readonly awaiting = new Map<string, Event[]>();
   private awaitingCount = 0;
@@ -175,15 +189,71 @@ export class Pipeline {
 
   /** Runs the rules on an event that has its context. */
   private evaluate(evt: Event): void {
+    const verdict = this.options.baseline === undefined ? undefined : this.observeBaseline(evt);
     const n = this.ruleset.match(evt, this.matched);
     for (let i = 0; i < n; i++) {
       const rule = this.matched[i] as CompiledRule;
-      this.raise(rule, evt);
+      this.raise(rule, evt, verdict);
+    }
+    if (verdict?.raise === true) this.raiseAnomaly(evt, verdict);
+  }
+
+  /** The baseline's verdict; a failure there costs the verdict, never the event's rules. */
+  private observeBaseline(evt: Event): BaselineVerdict | undefined {
+    try {
+      return this.options.baseline?.observe(evt);
+    } catch (err) {
+      // Logged the first time and every 10,000th after: a bug must not flood the log.
+      if (this.baselineErrors++ % 10_000 === 0) {
+        this.options.logger.error('the baseline engine failed on an event', {
+          err,
+          failures: this.baselineErrors,
+        });
+      }
+      return undefined;
     }
   }
 
-  private raise(rule: CompiledRule, evt: Event): void {
-    const { context, counters, node, hostname } = this.options;
+  /** The workload fields of an alert on `evt`, when the agent knows its pod or workload. */
+  private alertWorkload(evt: Event): AlertWorkload | undefined {
+    const { context } = this.options;
+    const workload = context.workloadOf(evt);
+    const pod = context.podOf(evt);
+    if (workload === undefined && pod === undefined) return undefined;
+    return {
+      ...(workload !== undefined
+        ? { namespace: workload.namespace, ownerKind: workload.ownerKind, ownerName: workload.ownerName }
+        : {}),
+      ...(pod !== undefined
+        ? { namespace: pod.namespace, pod: pod.podName, container: pod.containerName, image: pod.image }
+        : {}),
+    };
+  }
+
+  private raiseAnomaly(evt: Event, verdict: BaselineVerdict): void {
+    const { node, hostname } = this.options;
+    const raw = evt.fields['evt.rawtime'];
+    const timeNs =
+      typeof raw === 'bigint'
+        ? raw
+        : typeof raw === 'number' && Number.isFinite(raw) && raw >= 0
+          ? BigInt(Math.round(raw))
+          : typeof raw === 'string' && /^\d+$/.test(raw)
+            ? BigInt(raw)
+            : BigInt(this.now()) * 1_000_000n;
+    const alert = buildAnomalyAlert(verdict, {
+      id: newAlertId(this.now()),
+      node,
+      hostname,
+      timeNs,
+      workload: this.alertWorkload(evt) ?? workloadFromProfileKey(verdict.key),
+    });
+    bump(this.options.counters.matches, `${alert.rule}\u0000${alert.priority}`);
+    this.queue(alert);
+  }
+
+  private raise(rule: CompiledRule, evt: Event, verdict: BaselineVerdict | undefined): void {
+    const { counters, node, hostname } = this.options;
     let alert: Alert;
     try {
       alert = buildAlert(rule, evt, {
@@ -196,22 +266,16 @@ export class Pipeline {
       this.options.logger.error('could not build an alert', { rule: rule.name, err });
       return;
     }
-    const workload = context.workloadOf(evt);
-    const pod = context.podOf(evt);
-    if (workload !== undefined || pod !== undefined) {
-      alert = {
-        ...alert,
-        workload: {
-          ...(workload !== undefined
-            ? { namespace: workload.namespace, ownerKind: workload.ownerKind, ownerName: workload.ownerName }
-            : {}),
-          ...(pod !== undefined
-            ? { namespace: pod.namespace, pod: pod.podName, container: pod.containerName, image: pod.image }
-            : {}),
-        },
-      };
-    }
+    const workload = this.alertWorkload(evt);
+    if (workload !== undefined) alert = { ...alert, workload };
+    // The workload's anomaly context, so that analysts see both at once.
+    if (verdict?.scored === true) alert = { ...alert, score: verdict.score, reasons: verdict.reasons };
     bump(counters.matches, `${rule.name}\u0000${priorityName(rule.priority)}`);
+    this.queue(alert);
+  }
+
+  /** Adds an alert to the batch being spooled. */
+  private queue(alert: Alert): void {
     this.stats_.alerts++;
     this.pending.push(alert);
     if (this.pending.length >= this.maxBatch) this.flush();

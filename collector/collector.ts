@@ -24,6 +24,9 @@ import { openSqliteStore } from './store/sqlite-store.js';
 import { startRetention } from './store/retention.js';
 import type { CollectorStore } from './store/store.js';
 import { ApiError } from './api/api-error.js';
+import { consoleRoutes } from './console/console-routes.js';
+import { startCollectorBaselines } from './baseline/collector-baselines.js';
+import { startResponse, type Response } from './response/response.js';
 
 /** A running collector. */
 export interface Collector {
@@ -32,6 +35,8 @@ export interface Collector {
   readonly ingest: IngestServer;
   readonly api: ApiServer;
   readonly outputs: OutputRouter;
+  /** Quarantines, the audit log and the response policies. */
+  readonly response: Response;
   readonly registry: Registry;
   /** Where the HTTP API listens. */
   readonly httpAddress: AddressInfo;
@@ -81,6 +86,10 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vigil_collector_process_' });
+  // prom-client's nodejs_active_{handles,requests,resources}_total are gauges with a counter's
+  // suffix, which `promtool check metrics` rejects; the per-type gauges without _total remain.
+  for (const kind of ['handles', 'requests', 'resources'])
+    registry.removeSingleMetric(`vigil_collector_process_nodejs_active_${kind}_total`);
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) {
@@ -118,9 +127,13 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
 
     // eslint-disable-next-line prefer-const -- assigned once the API exists; used by `passOn`.
     let api: ApiServer | undefined;
+    // Set once the response exists; the response policies see every newly stored alert.
+    // eslint-disable-next-line prefer-const -- assigned once the response exists; used by `passOn`.
+    let respond: ((alerts: readonly Alert[]) => void) | undefined;
     const passOn = (alerts: readonly Alert[]): void => {
       if (alerts.length === 0) return;
       outputs.publish(alerts);
+      respond?.(alerts);
       api?.feed.publish(alerts, now());
     };
     const accept = (alerts: readonly Alert[], source: string): { stored: number; duplicates: number } => {
@@ -174,6 +187,39 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
     });
     cleanups.push(() => ingest.close({ graceMs: 2000 }));
 
+    // Cluster-wide baselines: agents' profile deltas merged per workload and sent back to all.
+    const baselines = startCollectorBaselines({
+      config,
+      database: db,
+      link: ingest,
+      registry,
+      logger: deps.logger,
+      now,
+    });
+    // Agents first (close is idempotent), so that no delta arrives after the last write.
+    cleanups.push(async () => {
+      await ingest.close({ graceMs: 2000 });
+      baselines.service.stop();
+    });
+
+    // Response: quarantine service (Kubernetes layer + agent commands), audit log, policies.
+    const response = startResponse({
+      config: config.response,
+      database: db,
+      alerts: store,
+      link: ingest,
+      registry,
+      logger: deps.logger,
+      now,
+      commandTimeoutMs: config.commands.timeout,
+    });
+    respond = (alerts) => response.onAlertsStored(alerts);
+    // Agents first (close is idempotent): waiting commands fail at once instead of timing out.
+    cleanups.push(async () => {
+      await ingest.close({ graceMs: 2000 });
+      await response.close();
+    });
+
     api = createApiServer({
       store,
       tokens,
@@ -182,6 +228,10 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
       routes: [
         falcoRoute,
         ...operationalRoutes(registry, () => (ready ? undefined : 'starting')),
+        ...baselines.routes,
+        ...response.routes,
+        // The console's static shell (no data; the page calls the API with the user's token).
+        ...consoleRoutes({ logger: deps.logger }),
         ...(deps.routes ?? []),
       ],
       now,
@@ -227,6 +277,7 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
       ingest,
       api: apiServer,
       outputs,
+      response,
       registry,
       httpAddress,
       grpcPort: ingest.port,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { bytes, duration, int, obj, resolveConfig, str, type ConfigLayers } from '../core/config-schema.js';
 import { collectorTlsPaths } from './certs/certificate-directory.js';
 import { outputListSchema } from './outputs/registry.js';
+import { responseDefaults, responseSchema } from './response/response-config.js';
 
 /** The schema of the collector's configuration file; every key is documented in collector.example.yaml. */
 export const collectorConfigSchema = obj({
@@ -20,6 +21,12 @@ export const collectorConfigSchema = obj({
   log: obj({ level: str({ oneOf: ['debug', 'info', 'warn', 'error'] }) }),
   heartbeat: obj({ stale_after: duration() }),
   limits: obj({ max_batch_alerts: int(1, 100_000) }),
+  response: responseSchema,
+  baselines: obj({
+    max_profiles: int(1, 1_000_000),
+    max_profiles_on_connect: int(1, 1_000_000),
+    push_interval: duration(),
+  }),
 });
 
 /** The collector's validated configuration. */
@@ -39,6 +46,8 @@ export function collectorDefaults(): Record<string, unknown> {
     log: { level: 'info' },
     heartbeat: { stale_after: '90s' },
     limits: { max_batch_alerts: 1000 },
+    response: responseDefaults,
+    baselines: { max_profiles: 10_000, max_profiles_on_connect: 1000, push_interval: '1s' },
   };
 }
 

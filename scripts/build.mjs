@@ -26,6 +26,15 @@ execFileSync(
     stdio: 'inherit',
   },
 );
+// The SOC console: browser TypeScript with its own tsconfig (DOM library), served by the collector.
+execFileSync(
+  process.execPath,
+  [
+    join(root, 'collector', 'console', 'web', 'build-console.mjs'),
+    join(root, 'dist', 'collector', 'console', 'static'),
+  ],
+  { stdio: 'inherit' },
+);
 // The wire contract is loaded at run time from beside the compiled proto modules.
 cpSync(join(root, 'proto'), join(root, 'dist', 'proto'), {
   recursive: true,

@@ -30,6 +30,23 @@ import type { ShipMetrics } from './ship-metrics.js';
 /** Runs a command on this node; the result goes back to the collector. */
 export type CommandHandler = (command: Command) => Promise<CommandResult>;
 
+/**
+ * The baseline side of the link (agent/baseline): profile deltas out, merged profiles in.
+ * Implemented by the baseline engine.
+ */
+export interface BaselineLink {
+  /** Up to `max` profiles with changes the collector has not been sent. */
+  takeOutgoing(max: number): { workloadKey: string; delta: Uint8Array }[];
+  /** A merged profile from the collector (bad bytes are the engine's to count and log). */
+  applyRemote(workloadKey: string, bytes: Uint8Array): boolean;
+  /** A new stream was welcomed: everything is sent again (merging is idempotent). */
+  resendAll(): void;
+}
+
+/** Profile deltas sent per second at most, and how often they are sent. */
+const BASELINE_DELTAS_PER_TICK = 20;
+const BASELINE_TICK_MS = 1000;
+
 /** What a session needs. */
 export interface LinkSessionOptions {
   /** A fresh channel to the collector; the session does not close it. */
@@ -48,6 +65,8 @@ export interface LinkSessionOptions {
   readonly maxConcurrentCommands: number;
   /** Events the agent has read, for heartbeats. */
   readonly eventsTotal?: () => number;
+  /** Learnt profiles to exchange with the collector. */
+  readonly baselines?: BaselineLink;
 }
 
 /** How a stream ended. */
@@ -75,6 +94,7 @@ export class LinkSession {
   private commandsRunning = 0;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private baselineTimer: NodeJS.Timeout | undefined;
   private resolveEnd: ((end: SessionEnd) => void) | undefined;
   private readonly log: Logger;
 
@@ -150,10 +170,13 @@ export class LinkSession {
       case 'command':
         this.onCommand(message.command);
         return;
-      case 'config':
       case 'baseline':
-        // The contract carries pushed configuration and merged baselines for the baselines work
-        // (issue 6); until then the agent logs them and keeps its own configuration.
+        if (this.options.baselines === undefined)
+          this.log.debug('baseline update ignored: baselines are off');
+        else this.options.baselines.applyRemote(message.baseline.workloadKey, message.baseline.profile);
+        return;
+      case 'config':
+        // Pushed configuration is for a later issue; the agent keeps its own configuration.
         this.log.debug('collector message ignored', { type: message.type });
         return;
       case 'unreadable':
@@ -179,6 +202,37 @@ export class LinkSession {
     this.heartbeatTimer.unref();
     this.heartbeat();
     this.pump();
+    if (this.options.baselines !== undefined) {
+      this.options.baselines.resendAll();
+      this.baselineTimer = setInterval(() => this.sendBaselines(), BASELINE_TICK_MS);
+      this.baselineTimer.unref();
+      this.sendBaselines();
+    }
+  }
+
+  /** Sends profile deltas, a bounded number per tick, while the stream has room. */
+  private sendBaselines(): void {
+    const baselines = this.options.baselines;
+    const welcome = this.welcome;
+    if (baselines === undefined || welcome === undefined || this.ended || this.blocked) return;
+    const maxBytes = (welcome.maxMessageBytes > 0 ? welcome.maxMessageBytes : 4 * 1024 * 1024) - 4096;
+    let deltas;
+    try {
+      deltas = baselines.takeOutgoing(BASELINE_DELTAS_PER_TICK);
+    } catch (err) {
+      this.log.error('reading profiles to send failed', { err });
+      return;
+    }
+    for (const delta of deltas) {
+      if (delta.workloadKey.length + delta.delta.length > maxBytes) {
+        this.log.warn('profile too large for a message to the collector; not sent', {
+          profile: delta.workloadKey,
+          bytes: delta.delta.length,
+        });
+        continue;
+      }
+      if (!this.write({ type: 'baseline-delta', delta })) this.blocked = true;
+    }
   }
 
   private heartbeat(): void {
@@ -319,6 +373,7 @@ export class LinkSession {
     this.ended = true;
     clearTimeout(this.welcomeTimer);
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.baselineTimer);
     this.call?.cancel();
     const unacked = this.options.ledger.rewind();
     const m = this.options.metrics;

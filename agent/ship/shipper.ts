@@ -21,7 +21,7 @@ import type { Logger } from '../../core/log.js';
 import { LINK_PROTOCOL_VERSION, type Hello, type LinkHostFacts } from '../../proto/link-messages.js';
 import type { Spool } from '../spool/spool.js';
 import { createBackoff, type BackoffOptions } from './backoff.js';
-import { LinkSession, type CommandHandler } from './link-session.js';
+import { LinkSession, type BaselineLink, type CommandHandler } from './link-session.js';
 import { ShipLedger } from './ship-ledger.js';
 import { createShipMetrics } from './ship-metrics.js';
 
@@ -50,6 +50,8 @@ export interface ShipperOptions {
   readonly capabilities?: readonly string[];
   /** Events read so far, for heartbeats. */
   readonly eventsTotal?: () => number;
+  /** Learnt profiles to exchange with the collector (deltas out, merged profiles in). */
+  readonly baselines?: BaselineLink;
   /** Batches sent and awaiting an Ack, at most (default 4). */
   readonly maxInFlightBatches?: number;
   /** Alerts per batch, at most (default 500; the collector's Welcome may lower it). */
@@ -185,6 +187,7 @@ export function startShipper(options: ShipperOptions): Shipper {
         maxConcurrentCommands: 16,
         ...(options.onCommand !== undefined ? { onCommand: options.onCommand } : {}),
         ...(options.eventsTotal !== undefined ? { eventsTotal: options.eventsTotal } : {}),
+        ...(options.baselines !== undefined ? { baselines: options.baselines } : {}),
       });
       session = current;
       const end = await current.run();

@@ -14,8 +14,11 @@ import { version } from '../version.js';
 const usage = `Usage: vigil agent [--config FILE] [options]
 
 Runs the node agent: reads events from its sources, keeps process and pod state, evaluates
-Falco-format rules, writes every alert to a durable spool (SQLite) and to the local outputs, and
-serves Prometheus metrics with /healthz and /readyz. Logs are JSON lines on stderr.
+Falco-format rules, learns a profile of each workload and raises anomaly alerts once it is locked
+(baseline: keys), writes every alert to a durable spool (SQLite) and to the local outputs, and
+serves Prometheus metrics with /healthz and /readyz. It carries out the collector's quarantine
+commands: cuts a pod's network (nftables in the pod's network namespace) and can freeze it
+(cgroup v2), remembering them across restarts (enforce: keys). Logs are JSON lines on stderr.
 
 Configuration comes from built-in defaults, then the YAML file (--config; see
 deploy/agent.example.yaml), then VIGIL_* environment variables, then flags.
@@ -26,7 +29,8 @@ Options:
   --source NAME:TARGET   an event source (repeatable; default procfs:)
   --rules FILE|DIR       rule files, loaded in order (repeatable; default: Vigil's rules/vigil-rules.yaml)
   --output SPEC          stdout | file:PATH | none (repeatable; default stdout)
-  --data-dir DIR         where the spool lives (default /var/lib/vigil/agent)
+  --data-dir DIR         where the spool, learnt profiles and active quarantines live
+                         (default /var/lib/vigil/agent)
   --listen HOST:PORT     metrics and health endpoint (default 127.0.0.1:9376; none to disable)
   --cri-socket PATH      container runtime socket (default: the first of containerd, CRI-O found)
   --collector HOST:PORT  ship alerts to this collector over gRPC with mutual TLS

@@ -6,10 +6,13 @@ import { agentCommand } from './agent.js';
 import { certsCommand } from './certs.js';
 import { collectorCommand } from './collector.js';
 import { tokensCommand } from './tokens.js';
+import { quarantineCommand, quarantinesCommand, releaseCommand } from './quarantine.js';
+import { auditCommand } from './audit.js';
 import { upCommand } from './up.js';
 import { filterCommand } from './filter.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
+import { baselineCommand } from './baseline.js';
 
 /** Every subcommand. */
 export const commands: readonly Command[] = [
@@ -18,7 +21,12 @@ export const commands: readonly Command[] = [
   collectorCommand,
   certsCommand,
   tokensCommand,
+  quarantineCommand,
+  releaseCommand,
+  quarantinesCommand,
+  auditCommand,
   rulesCommand,
   filterCommand,
   replayCommand,
+  baselineCommand,
 ];

@@ -22,8 +22,9 @@ import { UsageError, type CliIO, type Command } from '../command.js';
 const usage = `Usage: vigil up [--data-dir DIR] [--http-port N] [--grpc-port N] [--source SPEC] [--rules FILE]...
 
 Starts a collector and an agent on this machine, wired together with mutual TLS, and prints the
-API's URL and an admin token. Everything lives under the data directory (default ./.vigil):
-certificates (made on first start), the collector's database, the agent's spool, and logs.
+web console's URL and an admin token to sign in with. Everything lives under the data directory
+(default ./.vigil): certificates (made on first start), the collector's database, the agent's
+spool, and logs.
 New alerts are printed here as they arrive (from the collector's live feed). Ctrl-C stops both.
 
 The agent uses the best source this machine allows and says which and why: the eBPF sensor when
@@ -31,7 +32,7 @@ it is built and Vigil runs as root, otherwise procfs (polling /proc; needs no pr
 
 Options:
   --data-dir DIR     where everything is kept (default ./.vigil)
-  --http-port N      the API, live feed and metrics (default 8080; 127.0.0.1 only)
+  --http-port N      the console, API, live feed and metrics (default 8080; 127.0.0.1 only)
   --grpc-port N      where the agent connects (default 7443; 127.0.0.1 only)
   --agent-port N     the agent's metrics (default 9376; 127.0.0.1 only)
   --source SPEC      the agent's source instead of the automatic choice (e.g. jsonl:FILE)
@@ -194,8 +195,9 @@ export const upCommand: Command = {
         [
           '',
           'Vigil is up.',
-          `  API and live feed:  ${api}/api/v1/alerts   (metrics: ${api}/metrics)`,
+          `  console:            ${api}/console/   (sign in with the admin token below)`,
           `  admin token:        ${token}   (also in ${join(dataDir, 'admin.token')})`,
+          `  API and live feed:  ${api}/api/v1/alerts   (metrics: ${api}/metrics)`,
           `  agent source:       ${source.spec.replace(/:$/, '')} (${source.why})`,
           `  agent metrics:      http://127.0.0.1:${agentPort}/metrics`,
           `  logs:               ${logs}`,
