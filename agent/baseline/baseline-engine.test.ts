@@ -31,6 +31,9 @@ import { openBaselineStore } from './baseline-store.js';
 
 const CID = 'a'.repeat(64);
 const CID2 = 'b'.repeat(64);
+/** A container of another workload (shop/web). */
+const CID3 = 'd'.repeat(64);
+const WEB_KEY = 'shop/Deployment/web/web|registry.local/web:2';
 const MINUTE = 60_000;
 const T0 = 1_714_564_800_000;
 const KEY = 'shop/Deployment/api/api|registry.local/api:1.4';
@@ -52,7 +55,15 @@ function pod(containerId: string, podName: string): PodMetadata {
 /** Pod metadata as the CRI resolver would have it cached: two replicas of shop/api. */
 const pods: PodLookup = {
   peek: (id) =>
-    id === CID ? pod(CID, 'api-7d4b9c6f5-x2x9k') : id === CID2 ? pod(CID2, 'api-7d4b9c6f5-q8z1m') : undefined,
+    id === CID
+      ? pod(CID, 'api-7d4b9c6f5-x2x9k')
+      : id === CID2
+        ? pod(CID2, 'api-7d4b9c6f5-q8z1m')
+        : id === CID3
+          ? { ...pod(CID3, 'web-7d4b9c6f5-k2m4n'), containerName: 'web', image: 'registry.local/web:2' }
+          : id.startsWith('e')
+            ? pod(id, 'api-7d4b9c6f5-churn') // short-lived replicas of shop/api
+            : undefined,
   resolve: (id) => Promise.resolve(pods.peek(id)),
 };
 
@@ -77,7 +88,13 @@ interface Rig {
 
 let pidSeq = 1000;
 
-function rig(dir: string, node: string, options: { learningMs?: number; graceMs?: number } = {}): Rig {
+interface RigOptions {
+  learningMs?: number;
+  graceMs?: number;
+  maxProfiles?: number;
+}
+
+function rig(dir: string, node: string, options: RigOptions = {}): Rig {
   const logger = createLogger({ write: () => {}, now: () => T0, level: 'error' });
   const processes = new ProcessTable({ maxEntries: 10_000 });
   const context = createAgentContext({ processes, pods });
@@ -88,6 +105,7 @@ function rig(dir: string, node: string, options: { learningMs?: number; graceMs?
     logger,
     learningPeriodMs: options.learningMs ?? 10 * MINUTE,
     gracePeriodMs: options.graceMs ?? 0,
+    ...(options.maxProfiles !== undefined ? { maxProfiles: options.maxProfiles } : {}),
     store: openBaselineStore({ path: join(dir, `${node}-baselines.db`) }),
     now: () => wall.now,
     flushIntervalMs: 0,
@@ -212,7 +230,7 @@ const anomalies = (alerts: readonly Alert[]): Alert[] => alerts.filter((a) => a.
 describe('baseline engine in the agent pipeline', () => {
   let dir: string;
   const open: Rig[] = [];
-  const make = (node: string, options?: { learningMs?: number; graceMs?: number }): Rig => {
+  const make = (node: string, options?: RigOptions): Rig => {
     const r = rig(dir, node, options);
     open.push(r);
     return r;
@@ -295,6 +313,37 @@ describe('baseline engine in the agent pipeline', () => {
     assert.equal(r.engine.stats().driftDetected, 1);
   });
 
+  it('remembers what a long-running container wrote while many short-lived ones come and go', () => {
+    const r = make('node-a');
+    normalActivity(r, T0, 12);
+    const t = T0 + 20 * MINUTE;
+    r.send(write(t, '/usr/bin/python3', '0755'));
+    for (let i = 0; i < 1100; i++) {
+      r.send(connect(t + i, '10.0.0.5', 5432, `e${String(i).padStart(63, '0')}`));
+      if (i % 100 === 0) r.send(connect(t + i, '10.0.0.5', 5432));
+    }
+    // The write itself is new (a system directory); the known destinations are not.
+    assert.deepEqual(
+      anomalies(r.alerts).map((a) => a.rule),
+      ['Anomalous file write'],
+    );
+    r.send(exec(t + 2000, '/usr/bin/python3', '/bin/sh'));
+    assert.deepEqual(
+      anomalies(r.alerts).map((a) => a.rule),
+      ['Anomalous file write', 'Anomalous executable drift'],
+    );
+  });
+
+  it('learns from events with impossible times without making the profile unreadable', () => {
+    const r = make('node-a');
+    r.send(exec(T0, '/bin/sh', '/usr/bin/containerd-shim'));
+    r.send({ ...exec(T0, '/usr/bin/early', '/bin/sh'), 'evt.rawtime': -5_000_000_000n });
+    r.send({ ...exec(T0, '/usr/bin/late', '/bin/sh'), 'evt.rawtime': 10n ** 30n });
+    const back = decodeProfile(encodeProfile(r.engine.profile(KEY) as Profile));
+    assert.ok(profileHas(back, 'exec', '/usr/bin/early'));
+    assert.ok(profileHas(back, 'exec', '/usr/bin/late'));
+  });
+
   it('keeps the profile across a restart', () => {
     const first = make('node-a');
     normalActivity(first, T0, 12);
@@ -348,6 +397,63 @@ describe('baseline engine in the agent pipeline', () => {
     assert.ok(profileHas(a.engine.profile(KEY) as Profile, 'connect', 'tcp 10.0.0.6:6379'));
     // Observed activity adds up across nodes: 3 minutes each, so 6 of the 10 minutes.
     assert.equal(decodeProfile(encodeProfile(merged)).activity.size, 2);
+  });
+
+  it('keeps updates of workloads not running here in the store, not in memory, and uses them when one comes', () => {
+    const a = make('node-a');
+    normalActivity(a, T0, 12);
+    const locked = encodeProfile(a.engine.profile(KEY) as Profile);
+    const b = make('node-b', { maxProfiles: 1 });
+    b.send({ ...exec(T0, '/usr/sbin/nginx', '/bin/sh'), 'container.id': CID3 });
+    assert.deepEqual(b.engine.keys(), [WEB_KEY]);
+    assert.ok(b.engine.applyRemote(KEY, locked));
+    assert.ok(b.engine.applyRemote(KEY, locked), 'again: changes nothing');
+    assert.deepEqual(b.engine.keys(), [WEB_KEY], 'the workload running here keeps its place');
+    assert.equal(b.engine.stats().profilesEvicted, 0);
+    assert.deepEqual(
+      b.engine.takeOutgoing(10).map((d) => d.workloadKey),
+      [WEB_KEY],
+      'nothing to send back',
+    );
+    // A pod of shop/api rescheduled here is no stranger: its locked profile comes from the store.
+    b.send({ ...exec(T0 + 40 * MINUTE, '/usr/bin/nc', '/bin/sh'), 'container.id': CID2 });
+    assert.deepEqual(
+      anomalies(b.alerts).map((x) => x.rule),
+      ['Anomalous executable'],
+    );
+  });
+
+  it('sends a learning profile when it learnt something or its clock moved a minute, not at every flush', () => {
+    const a = make('node-a', { learningMs: 60 * MINUTE });
+    const b = make('node-b', { learningMs: 60 * MINUTE });
+    // A collector: merges what the agents send and sends every change to both.
+    let collector: Profile | undefined;
+    let sent = 0;
+    const sync = (): void => {
+      for (const r of [a, b]) {
+        r.engine.flush();
+        for (const d of r.engine.takeOutgoing(10)) {
+          sent++;
+          const p = decodeProfile(d.delta);
+          const next = collector === undefined ? p : mergeProfiles(collector, p);
+          const bytes = encodeProfile(next);
+          if (collector !== undefined && Buffer.from(bytes).equals(encodeProfile(collector))) continue;
+          collector = next;
+          for (const x of [a, b]) x.engine.applyRemote(KEY, bytes);
+        }
+      }
+    };
+    // Five minutes of the same activity on both nodes, a flush every two seconds.
+    for (let s = 0; s < 300; s += 2) {
+      a.send(exec(T0 + s * 1000, '/usr/bin/python3', '/bin/sh'));
+      b.send({ ...exec(T0 + s * 1000 + 1, '/usr/bin/python3', '/bin/sh'), 'container.id': CID2 });
+      sync();
+    }
+    assert.ok(sent <= 30, `${sent} profiles sent for 5 minutes of nothing new`);
+    // The clocks still add up across the nodes (up to a minute behind on each).
+    assert.ok(collector !== undefined);
+    const total = [...collector.activity.values()].reduce((x, y) => x + y, 0);
+    assert.ok(total >= 8 * MINUTE && total <= 10 * MINUTE, String(total));
   });
 
   it('takes an operator’s reopening from the collector, and counts unreadable updates', () => {
@@ -443,5 +549,17 @@ describe('baseline engine in the agent pipeline', () => {
       got[0]?.reasons?.[0] ?? '',
       /system calls of `\/usr\/bin\/python3` unlike those learnt for shop\/api/,
     );
+
+    // Reopened, then locked again before any call was learnt: a restart does not bring back the
+    // models of before the reopening.
+    const before = r.engine.profile(KEY) as Profile;
+    assert.ok(r.engine.applyRemote(KEY, encodeProfile(reopenLearning(before, { actor: 'alice', nowMs: t }))));
+    const relocked = lockProfile(r.engine.profile(KEY) as Profile, { actor: 'alice', nowMs: t + 1 });
+    assert.ok(r.engine.applyRemote(KEY, encodeProfile(relocked)));
+    r.close();
+    open.splice(open.indexOf(r), 1);
+    const restarted = make('node-a');
+    assert.equal(restarted.engine.stats().profiles.locked, 1);
+    assert.equal(restarted.engine.stats().sequence.models, 0);
   });
 });

@@ -59,11 +59,17 @@ import { SequenceTracker } from './sequence-tracker.js';
 export const MAX_ACTIVITY_GAP_MS = 60_000;
 /** A learnt item's last-seen time is refreshed at most this often. */
 const LAST_SEEN_GRANULARITY_MS = 10 * 60_000;
+/**
+ * This node's learning clock is folded into its profile (and so stored and sent to the
+ * collector) when it has moved this much: not at every flush, or every learning profile would
+ * go to the collector, and from there to every agent, every few seconds.
+ */
+const ACTIVITY_SYNC_MS = 60_000;
 /** The same anomaly (what its strongest novelty is about) of a workload is raised again at most this often. */
 const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REPEATS_REMEMBERED = 256;
 // Drift memory: paths written per container, and containers followed (a node runs at most a few
-// hundred); the oldest go first.
+// hundred); the least recently seen go first.
 const MAX_WRITTEN_PER_CONTAINER = 512;
 const MAX_CONTAINERS = 1024;
 const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -166,6 +172,8 @@ interface LocalProfile {
 interface ContainerState {
   readonly startMs: number;
   readonly written: Set<string>;
+  /** When it was last seen (the eviction order: a long-running container is not the first to go). */
+  lastMs: number;
 }
 
 interface Subject {
@@ -405,12 +413,20 @@ export class BaselineEngine {
     let c = this.containers.get(id);
     if (c === undefined) {
       if (this.containers.size >= MAX_CONTAINERS) {
-        const oldest = this.containers.keys().next().value as string;
-        this.containers.delete(oldest);
+        // The least recently seen goes (a scan, only when a new container shows up on a full map).
+        let oldest: string | undefined;
+        let oldestMs = Infinity;
+        for (const [cid, state] of this.containers) {
+          if (state.lastMs < oldestMs) {
+            oldestMs = state.lastMs;
+            oldest = cid;
+          }
+        }
+        if (oldest !== undefined) this.containers.delete(oldest);
       }
-      c = { startMs: startMs ?? t, written: new Set() };
+      c = { startMs: startMs ?? t, written: new Set(), lastMs: t };
       this.containers.set(id, c);
-    }
+    } else if (t > c.lastMs) c.lastMs = t;
     return c;
   }
 
@@ -429,8 +445,8 @@ export class BaselineEngine {
     // The learning clock, and the lock when the period is over.
     if (local.base.lock === undefined) {
       if (local.lastEventMs !== undefined && t > local.lastEventMs) {
+        // Stored when folded (see ACTIVITY_SYNC_MS), and at close.
         local.nodeActivity += Math.min(t - local.lastEventMs, MAX_ACTIVITY_GAP_MS);
-        local.dirty = true;
       }
       if (this.observedTotal(local) >= this.learningPeriodMs) this.lock(local, t);
     }
@@ -674,7 +690,9 @@ export class BaselineEngine {
     const seq = this.sequences;
     if (seq === undefined) return;
     const models = seq.lock(key);
-    if (this.store === undefined || models.length === 0) return;
+    if (this.store === undefined) return;
+    // Written even when there are none: stored models of an earlier epoch must not come back at
+    // the next start (they describe what a reopening set aside).
     try {
       this.store.putModels(key, models);
     } catch (err) {
@@ -708,8 +726,21 @@ export class BaselineEngine {
       this.log.warn('baseline update rejected', { profile: workloadKey, err });
       return false;
     }
+    // A profile of a workload not running here, when memory is full, goes to the store: in memory
+    // it would push out the profile of a workload that is running here (the collector sends every
+    // agent every profile). It is read back when its workload shows up.
+    if (
+      !this.profiles.has(remote.key) &&
+      this.profiles.size >= this.maxProfiles &&
+      this.store !== undefined &&
+      this.mergeStored(remote)
+    ) {
+      this.counts.updatesMerged++;
+      return true;
+    }
     const local = this.profileFor(remote.key);
-    this.fold(local);
+    // Pending observations stay pending (folded, and sent, by the next flush): folding them here
+    // would send the profile back at every update while it learns.
     const before = local.base;
     const merged = mergeProfiles(before, remote);
     local.base = merged;
@@ -739,6 +770,30 @@ export class BaselineEngine {
     return true;
   }
 
+  /**
+   * Merges `remote` into the stored profile of a workload not in memory. False when that cannot
+   * be done or when the stored profile holds what the collector lacks (the caller then loads it,
+   * to send it back).
+   */
+  private mergeStored(remote: Profile): boolean {
+    const store = this.store as BaselineStore;
+    try {
+      const storedBytes = store.get(remote.key);
+      const stored = storedBytes === undefined ? undefined : this.decodeStored(remote.key, storedBytes);
+      const remoteBytes = encodeProfile(remote);
+      const mergedBytes = stored === undefined ? remoteBytes : encodeProfile(mergeProfiles(stored, remote));
+      if (!sameBytes(mergedBytes, remoteBytes)) return false;
+      if (storedBytes === undefined || !sameBytes(storedBytes, mergedBytes)) {
+        store.putMany([{ key: remote.key, bytes: mergedBytes }], this.now());
+      }
+      return true;
+    } catch (err) {
+      this.counts.storeErrors++;
+      this.log.warn('cannot merge a profile update into the store', { profile: remote.key, err });
+      return false;
+    }
+  }
+
   /** Up to `max` profiles with changes the collector has not been sent, as bytes. */
   takeOutgoing(max: number): { workloadKey: string; delta: Uint8Array }[] {
     const out: { workloadKey: string; delta: Uint8Array }[] = [];
@@ -765,7 +820,10 @@ export class BaselineEngine {
   flush(maxBatch = 256): void {
     const batch: LocalProfile[] = [];
     for (const local of this.profiles.values()) {
-      if (local.pending.size > 0 || local.nodeActivity > (local.base.activity.get(this.node) ?? 0))
+      if (
+        local.pending.size > 0 ||
+        local.nodeActivity - (local.base.activity.get(this.node) ?? 0) >= ACTIVITY_SYNC_MS
+      )
         this.fold(local);
       if (local.dirty) batch.push(local);
       if (batch.length >= maxBatch) break;

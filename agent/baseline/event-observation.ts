@@ -181,12 +181,24 @@ export function factsOf(evt: Event, type: string): EventFacts {
   }
 }
 
-/** The time of an event in ms since the epoch (`evt.rawtime`), or undefined when it has none. */
+/** Times past this (about the year 33,000) are not real: a profile could not store them. */
+const MAX_EVENT_MS = 1e15;
+
+/** `ms` when it is a time a profile can hold (0 up to {@link MAX_EVENT_MS}), else undefined. */
+function plausible(ms: number): number | undefined {
+  return ms >= 0 && ms < MAX_EVENT_MS ? ms : undefined;
+}
+
+/**
+ * The time of an event in ms since the epoch (`evt.rawtime`), or undefined when it has none or
+ * has one no profile can hold (negative or absurdly far ahead: such a time would make the
+ * profile's bytes unreadable).
+ */
 export function eventTimeMs(evt: Event): number | undefined {
   const raw = evt.fields['evt.rawtime'];
   // Through a double: a millisecond is all that is needed, and BigInt division costs more.
-  if (typeof raw === 'bigint') return Math.floor(Number(raw) / 1e6);
-  if (typeof raw === 'number' && Number.isFinite(raw)) return Math.floor(raw / 1e6);
-  if (typeof raw === 'string' && /^\d+$/.test(raw)) return Number(BigInt(raw) / 1_000_000n);
+  if (typeof raw === 'bigint') return plausible(Math.floor(Number(raw) / 1e6));
+  if (typeof raw === 'number' && Number.isFinite(raw)) return plausible(Math.floor(raw / 1e6));
+  if (typeof raw === 'string' && /^\d+$/.test(raw)) return plausible(Number(BigInt(raw) / 1_000_000n));
   return undefined;
 }

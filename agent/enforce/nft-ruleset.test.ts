@@ -122,6 +122,7 @@ describe('reading the installed table back', () => {
       quarantineId: 'q-9',
       chains: { input: 'drop', forward: 'drop', output: 'drop' },
       rules: 3,
+      foreignRules: [],
     });
     assert.equal(isCompleteQuarantine(installed, 'q-9'), true);
     assert.equal(isCompleteQuarantine(installed, 'q-8'), false);
@@ -135,6 +136,14 @@ describe('reading the installed table back', () => {
     const missing = parseInstalledQuarantine(listing.replace(/\tchain forward \{[^}]*\}\n/, ''));
     assert.deepEqual(missing.chains, { input: 'drop', output: 'drop' });
     assert.equal(isCompleteQuarantine(missing, 'q-9'), false);
+  });
+
+  it('is not complete when someone added a rule to it (a pod with CAP_NET_ADMIN)', () => {
+    const opened = parseInstalledQuarantine(
+      listing.replace('\t\toif "lo" accept\n', '\t\taccept\n\t\toif "lo" accept\n'),
+    );
+    assert.deepEqual(opened.foreignRules, ['accept']);
+    assert.equal(isCompleteQuarantine(opened, 'q-9'), false);
   });
 
   it('says whose table it is not, and refuses output without the table', () => {

@@ -188,7 +188,24 @@ export interface InstalledQuarantine {
   readonly chains: Readonly<Record<string, string>>;
   /** Rules in the table. */
   readonly rules: number;
+  /** Rules that are none of the ruleset's own (see {@link quarantineRuleset}), as listed. */
+  readonly foreignRules: readonly string[];
 }
+
+/**
+ * Every rule the ruleset writes, as `nft list` prints it. Any other rule in the table was added
+ * by someone else (a pod with CAP_NET_ADMIN in its own namespace could add an `accept`): the
+ * table is then not a complete quarantine, and the next check re-applies it.
+ */
+const OWN_RULES: ReadonlySet<string> = new Set([
+  'iif "lo" accept',
+  'oif "lo" accept',
+  'ct state established,related accept',
+  'ip daddr . tcp dport . ip saddr . tcp sport @kept4 accept',
+  'ip6 daddr . tcp dport . ip6 saddr . tcp sport @kept6 accept',
+  'ip saddr . tcp sport . ip daddr . tcp dport @kept4 accept',
+  'ip6 saddr . tcp sport . ip6 daddr . tcp dport @kept6 accept',
+]);
 
 /**
  * Reads the output of `nft list table inet vigil_quarantine` (the text form: nft 1.0's JSON
@@ -202,6 +219,7 @@ export function parseInstalledQuarantine(text: string): InstalledQuarantine {
   let quarantineId: string | undefined;
   const chains: Record<string, string> = {};
   let rules = 0;
+  const foreignRules: string[] = [];
   const blocks: string[] = []; // the headers of the blocks we are in
   for (const line of lines.slice(start)) {
     if (line.endsWith('{')) {
@@ -226,16 +244,23 @@ export function parseInstalledQuarantine(text: string): InstalledQuarantine {
       chains[base[1] ?? ''] = base[2] ?? '';
       continue;
     }
-    if (inChain && line !== '') rules++;
+    if (inChain && line !== '') {
+      rules++;
+      if (!OWN_RULES.has(line)) foreignRules.push(line);
+    }
   }
-  return { quarantineId, chains, rules };
+  return { quarantineId, chains, rules, foreignRules };
 }
 
-/** True when the installed table is a complete quarantine (every hook dropping) for `quarantineId`. */
+/**
+ * True when the installed table is a complete quarantine for `quarantineId`: every hook dropping,
+ * and no rule but the ruleset's own.
+ */
 export function isCompleteQuarantine(installed: InstalledQuarantine, quarantineId: string): boolean {
   return (
     installed.quarantineId === quarantineId &&
-    ['input', 'forward', 'output'].every((hook) => installed.chains[hook] === 'drop')
+    ['input', 'forward', 'output'].every((hook) => installed.chains[hook] === 'drop') &&
+    installed.foreignRules.length === 0
   );
 }
 

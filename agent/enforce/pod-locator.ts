@@ -26,7 +26,13 @@ export interface LocatedPod {
 
 /** The result of a lookup: found, or why not. */
 export type PodLookup =
-  { readonly found: true; readonly pod: LocatedPod } | { readonly found: false; readonly reason: string };
+  | { readonly found: true; readonly pod: LocatedPod }
+  | {
+      readonly found: false;
+      readonly reason: string;
+      /** True when a ready pod of that name has another uid: the quarantined one is surely gone. */
+      readonly replaced?: boolean;
+    };
 
 /** Finds pods on this node. */
 export interface PodLocator {
@@ -103,6 +109,7 @@ export function createPodLocator(cri: CriClient): PodLocator {
         return {
           found: false,
           reason: `pod ${namespace}/${name} on this node has uid ${podUid}, not ${uid} (the pod was replaced)`,
+          replaced: true,
         };
       }
       const pid = await processOf(sandbox, podUid);

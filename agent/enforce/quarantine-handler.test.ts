@@ -271,6 +271,36 @@ describe('quarantine handler (privileged: network namespaces, nftables, conntrac
     assert.equal(store.count(), 0);
   });
 
+  it('refuses a hostNetwork pod also when the agent runs in a network namespace of its own', () => {
+    // As in the DaemonSet (hostPID, no hostNetwork): the agent's namespace is not the node's.
+    const script = `
+      import { createLogger } from ${JSON.stringify(new URL('../../core/log.js', import.meta.url).href)};
+      import { createEnforcers } from ${JSON.stringify(new URL('./enforcer-registry.js', import.meta.url).href)};
+      import { createQuarantineHandler } from ${JSON.stringify(new URL('./quarantine-handler.js', import.meta.url).href)};
+      import { openQuarantineStore } from ${JSON.stringify(new URL('./quarantine-store.js', import.meta.url).href)};
+      const pod = { namespace: 'kube-system', name: 'kube-proxy', uid: 'u', sandboxId: 'sb', pid: 1, netnsPath: '/proc/1/ns/net' };
+      const handler = createQuarantineHandler({
+        locator: { confirm: () => true, locate: async () => ({ found: true, pod }) },
+        // \`false\` for nft: should the check ever break, this test must not cut this machine.
+        enforcers: createEnforcers({ nft: 'false', conntrack: '' }),
+        store: openQuarantineStore(${JSON.stringify(join(work, 'own-netns.db'))}),
+        logger: createLogger({ write: () => undefined, now: Date.now }),
+      });
+      const r = await handler.handle({ id: 'c', action: { type: 'quarantine', quarantineId: 'q-node',
+        namespace: 'kube-system', pod: 'kube-proxy', podUid: '', cutEstablished: true, freeze: false, reason: 'r' } });
+      process.stdout.write(JSON.stringify(r));`;
+    const hostRulesBefore = hostRules();
+    const out = execFileSync(
+      'ip',
+      ['netns', 'exec', pair.nsA, process.execPath, '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    const result = JSON.parse(out) as { outcome: string; detail: string };
+    assert.equal(result.outcome, 'failed', result.detail);
+    assert.match(result.detail, /shares the node's network namespace \(hostNetwork\)/);
+    assert.equal(hostRules(), hostRulesBefore);
+  });
+
   it('answers not-on-this-node for a pod the runtime does not have, or one with another uid', async () => {
     const absent = await handler.handle(quarantine('q-4', { pod: 'elsewhere' }));
     assert.deepEqual(
@@ -356,14 +386,54 @@ describe('quarantine handler (privileged: network namespaces, nftables, conntrac
       failed: 0,
     });
 
+    // A sandbox not ready yet (node rebooting, sandbox re-created) keeps the record for a while.
     podPresent = false;
-    assert.deepEqual(await makeHandler().reapplyAll(), {
-      reapplied: 0,
-      alreadyInPlace: 0,
-      podsGone: 1,
-      failed: 0,
+    let clock = 1_000_000;
+    const later = createQuarantineHandler({
+      locator,
+      enforcers: createEnforcers(),
+      store,
+      logger,
+      missingGraceMs: 60_000,
+      now: () => clock,
     });
+    const gone = { reapplied: 0, alreadyInPlace: 0, podsGone: 1, failed: 0 };
+    assert.deepEqual(await later.reapplyAll(), gone);
+    assert.equal(store.count(), 1);
+    clock += 30_000;
+    assert.deepEqual(await later.reapplyAll('reconcile'), gone);
+    assert.equal(store.count(), 1);
+    clock += 30_000;
+    assert.deepEqual(await later.reapplyAll('reconcile'), gone);
     assert.equal(store.count(), 0);
     assert.ok(logs.some((l) => l['msg'] === 'quarantined pod is gone from this node; record dropped'));
+  });
+
+  it('keeps the record of a pod whose sandbox comes back, and re-applies it then', async () => {
+    assert.equal((await handler.handle(quarantine('q-9'))).outcome, 'applied');
+    podPresent = false;
+    const restarted = makeHandler();
+    assert.equal((await restarted.reapplyAll()).podsGone, 1);
+    // The runtime re-created the sandbox: a fresh namespace, without the rules.
+    podPresent = true;
+    await pair.run('a', ['nft', 'delete', 'table', 'inet', 'vigil_quarantine']);
+    assert.equal((await restarted.reapplyAll('reconcile')).reapplied, 1);
+    assert.match(await podRules(), /vigil quarantine q-9/);
+  });
+
+  it('drops the record at once when the pod was replaced by another of the same name', async () => {
+    assert.equal((await handler.handle(quarantine('q-10', { podUid: POD_UID }))).outcome, 'applied');
+    const replacedLocator: PodLocator = {
+      confirm: () => true,
+      locate: () => Promise.resolve({ found: false, reason: 'another uid', replaced: true }),
+    };
+    const h = createQuarantineHandler({
+      locator: replacedLocator,
+      enforcers: createEnforcers(),
+      store,
+      logger,
+    });
+    assert.equal((await h.reapplyAll()).podsGone, 1);
+    assert.equal(store.count(), 0);
   });
 });

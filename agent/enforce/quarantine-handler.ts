@@ -33,10 +33,23 @@ export interface QuarantineHandlerOptions {
   /** nsenter's path and the deadline of one program run (see netns-exec.ts). */
   readonly nsenter?: string;
   readonly timeoutMs?: number;
-  /** The node's own network namespace, never to be cut (default /proc/self/ns/net). */
+  /**
+   * The node's own network namespace, never to be cut (default /proc/1/ns/net: the node's init
+   * with hostPID; the agent's DaemonSet has no hostNetwork, so its own namespace is not the
+   * node's). The agent's own namespace (/proc/self/ns/net) is never cut either.
+   */
   readonly hostNetns?: string;
+  /**
+   * How long a remembered quarantine's pod may be missing from the runtime (no ready sandbox,
+   * e.g. while a rebooted node or the runtime re-creates it) before its record is dropped
+   * (default 10 minutes). A pod replaced by another of the same name (another uid) drops it at once.
+   */
+  readonly missingGraceMs?: number;
   readonly now?: () => number;
 }
+
+/** Default of {@link QuarantineHandlerOptions.missingGraceMs}. */
+export const DEFAULT_MISSING_GRACE_MS = 10 * 60_000;
 
 /** Counts of a start-up re-apply. */
 export interface ReapplySummary {
@@ -71,7 +84,20 @@ const errText = (err: unknown): string => (err instanceof Error ? err.message : 
 export function createQuarantineHandler(options: QuarantineHandlerOptions): QuarantineHandler {
   const log = options.logger.child({ component: 'enforce' });
   const now = options.now ?? Date.now;
-  const hostNetnsId = netnsIdOf(options.hostNetns ?? '/proc/self/ns/net');
+  const hostNetnsIds = new Set([netnsIdOf('/proc/self/ns/net')]);
+  try {
+    hostNetnsIds.add(netnsIdOf(options.hostNetns ?? '/proc/1/ns/net'));
+  } catch (err) {
+    if (options.hostNetns !== undefined) throw err;
+    log.warn("cannot open the node's network namespace (/proc/1/ns/net: hostPID and SYS_PTRACE?)", {
+      err: errText(err),
+    });
+  }
+  const missingGraceMs = options.missingGraceMs ?? DEFAULT_MISSING_GRACE_MS;
+  // Remembered quarantines whose pod was not found, and since when. Keys are ids of records in
+  // the store (bounded by MAX_ACTIVE_QUARANTINES); an entry goes when its pod is found again or
+  // its record is dropped.
+  const missingSince = new Map<string, number>();
   const execOptions = {
     ...(options.nsenter !== undefined ? { nsenter: options.nsenter } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -92,7 +118,7 @@ export function createQuarantineHandler(options: QuarantineHandlerOptions): Quar
         `process ${pod.pid} of pod ${pod.namespace}/${pod.name} exited while being looked at; try again`,
       );
     }
-    if (netns.id === hostNetnsId) {
+    if (hostNetnsIds.has(netns.id)) {
       netns.close();
       throw new Error(
         `pod ${pod.namespace}/${pod.name} shares the node's network namespace (hostNetwork): cutting it would cut the node`,
@@ -113,15 +139,30 @@ export function createQuarantineHandler(options: QuarantineHandlerOptions): Quar
     const lookup = await options.locator.locate(a.namespace, a.pod, uid);
     if (!lookup.found) {
       if (existing !== undefined) {
-        options.store.delete(a.quarantineId);
-        log.info('quarantined pod is gone from this node; record dropped', {
-          quarantine: a.quarantineId,
-          pod: `${a.namespace}/${a.pod}`,
-          why: lookup.reason,
-        });
+        // A sandbox that is not ready yet (node reboot, sandbox re-created) must not lose the
+        // quarantine: the record goes only when the pod was replaced or stayed away long enough.
+        const since = missingSince.get(a.quarantineId) ?? now();
+        if (lookup.replaced === true || now() - since >= missingGraceMs) {
+          missingSince.delete(a.quarantineId);
+          options.store.delete(a.quarantineId);
+          log.info('quarantined pod is gone from this node; record dropped', {
+            quarantine: a.quarantineId,
+            pod: `${a.namespace}/${a.pod}`,
+            why: lookup.reason,
+          });
+        } else if (!missingSince.has(a.quarantineId)) {
+          missingSince.set(a.quarantineId, since);
+          log.info('quarantined pod is not running on this node now; record kept for its return', {
+            quarantine: a.quarantineId,
+            pod: `${a.namespace}/${a.pod}`,
+            why: lookup.reason,
+            keptMs: missingGraceMs,
+          });
+        }
       }
       return { outcome: 'not-on-this-node', detail: lookup.reason };
     }
+    missingSince.delete(a.quarantineId);
     const pod = lookup.pod;
     const netns = openPodNetns(pod);
     try {
@@ -194,6 +235,7 @@ export function createQuarantineHandler(options: QuarantineHandlerOptions): Quar
 
   async function release(a: ReleaseAction): Promise<Answer> {
     const record = options.store.get(a.quarantineId);
+    missingSince.delete(a.quarantineId);
     const lookup = await options.locator.locate(a.namespace, a.pod, record?.podUid);
     if (!lookup.found) {
       if (record !== undefined) {
@@ -274,7 +316,11 @@ export function createQuarantineHandler(options: QuarantineHandlerOptions): Quar
       return serial(async () => {
         const summary = { reapplied: 0, alreadyInPlace: 0, podsGone: 0, failed: 0 };
         const when = reason === 'start' ? 'at start' : 'on a periodic check';
-        for (const record of options.store.all()) {
+        const records = options.store.all();
+        // Forget misses of records that are gone otherwise (replaced by a newer quarantine).
+        const ids = new Set(records.map((r) => r.quarantineId));
+        for (const id of missingSince.keys()) if (!ids.has(id)) missingSince.delete(id);
+        for (const record of records) {
           let answer: Answer;
           try {
             answer = await apply(record, now());

@@ -413,6 +413,9 @@ describe('baseline service (real SQLite, real gRPC link)', function () {
       reason: 'not-found',
       detail: `no profile '${keyFor('nobody')}'`,
     });
+    // An edit the profile refuses (a lone surrogate cannot be stored) is an outcome, not a throw.
+    const refused = service.edit(KEY, { action: 'add', item: { kind: 'exec', value: '/x\ud800' } }, 'bob');
+    assert.equal(!refused.ok && refused.reason, 'invalid');
     assert.equal(await metricValue(registry, 'vigil_collector_baseline_edits_total'), 4);
     assert.ok(
       logs.some(

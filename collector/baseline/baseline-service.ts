@@ -146,7 +146,11 @@ export type ProfileEdit =
 /** What an edit did. */
 export type EditOutcome =
   | { readonly ok: true; readonly summary: ProfileSummary }
-  | { readonly ok: false; readonly reason: 'not-found' | 'profile-too-large'; readonly detail: string };
+  | {
+      readonly ok: false;
+      readonly reason: 'not-found' | 'profile-too-large' | 'invalid';
+      readonly detail: string;
+    };
 
 /** A profile summary in a list: no items, but how many. */
 export type ListedSummary = ProfileSummary & { readonly itemCount: number };
@@ -681,7 +685,14 @@ export function createBaselineService(options: BaselineServiceOptions): Baseline
     edit(key, e, actor) {
       const current = load(key);
       if (current === undefined) return { ok: false, reason: 'not-found', detail: `no profile '${key}'` };
-      const next = apply(current.profile, e, { actor, nowMs: now() });
+      let next: Profile;
+      try {
+        next = apply(current.profile, e, { actor, nowMs: now() });
+      } catch (err) {
+        // The profile module refuses bad edits with a RangeError naming why (a full kind, a bad value).
+        if (!(err instanceof RangeError)) throw err;
+        return { ok: false, reason: 'invalid', detail: err.message };
+      }
       const encoded = encodeProfile(next);
       if (encoded.byteLength > limits.maxProfileBytes) {
         return {

@@ -195,6 +195,7 @@ describe('profiles API', function () {
       [{ action: 'add', kind: 'exec', value: 42 }, 'value'],
       [{ action: 'add', kind: 'exec', value: 'x'.repeat(600) }, 'value'],
       [{ action: 'add', kind: 'exec', value: '/bin/a\nb' }, 'value'],
+      [{ action: 'add', kind: 'exec', value: '/bin/\ud800' }, 'value'],
       [{ action: 'add', kind: 'exec', value: '/bin/sh', note: 'why' }, 'note'],
       [[1, 2], undefined],
       ['{not json', undefined],

@@ -66,6 +66,10 @@ async function parseItemEdit(req: ApiRequest): Promise<ProfileEdit> {
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw badParameter('value', 'must not contain control characters');
   }
+  // A lone surrogate cannot be stored as UTF-8: it would read back as another value.
+  if (!(value as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw badParameter('value', 'must be well-formed Unicode (it holds a lone surrogate)');
+  }
   return { action, item: { kind, value } };
 }
 

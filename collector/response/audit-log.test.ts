@@ -147,4 +147,13 @@ describe('response audit log', () => {
       headHash: audit.list({ limit: 1 }).records[0]?.hash,
     });
   });
+
+  it('still verifies a record whose reason held a lone surrogate (SQLite stores U+FFFD)', () => {
+    // '"\ud800"' is valid JSON: any responder can send such a reason.
+    const reason = JSON.parse('"bad \\ud800 pod \\udc00"') as string;
+    const record = audit.append({ actor: 'token:mallory', action: 'quarantine.requested', reason });
+    assert.equal(record.reason, 'bad \ufffd pod \ufffd');
+    assert.equal(audit.list().records[0]?.reason, record.reason);
+    assert.equal(audit.verify().ok, true);
+  });
 });

@@ -167,6 +167,18 @@ export function auditRecordHash(record: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
+/**
+ * `text` with every lone UTF-16 surrogate replaced by U+FFFD, as SQLite stores it (UTF-8): the
+ * value hashed must be the value read back, or a record with such a reason would fail to verify.
+ */
+function wellFormed(text: string): string;
+function wellFormed(text: string | null): string | null;
+function wellFormed(text: string | null): string | null {
+  return text === null
+    ? null
+    : text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
+
 function parseDetail(text: string): Record<string, unknown> {
   try {
     const v = JSON.parse(text) as unknown;
@@ -221,13 +233,13 @@ export function openAuditLog(options: {
     const unhashed: Omit<AuditRecord, 'hash'> = {
       seq: (head?.seq ?? 0) + 1,
       timeMs: now(),
-      actor: entry.actor,
-      action: entry.action,
-      quarantineId: entry.quarantineId ?? null,
-      alertId: entry.alertId ?? null,
-      namespace: entry.namespace ?? null,
-      pod: entry.pod ?? null,
-      reason: entry.reason ?? null,
+      actor: wellFormed(entry.actor),
+      action: wellFormed(entry.action),
+      quarantineId: wellFormed(entry.quarantineId ?? null),
+      alertId: wellFormed(entry.alertId ?? null),
+      namespace: wellFormed(entry.namespace ?? null),
+      pod: wellFormed(entry.pod ?? null),
+      reason: wellFormed(entry.reason ?? null),
       // Round-tripped so the stored text and the hashed value are the same JSON value.
       detail: JSON.parse(JSON.stringify(entry.detail ?? {})) as Record<string, unknown>,
       prevHash: head?.hash ?? GENESIS_HASH,

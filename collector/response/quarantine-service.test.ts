@@ -180,6 +180,25 @@ describe('quarantine service (real ingest, agents on real streams)', function ()
     assert.notEqual(retry.quarantine.id, bad.quarantine.id);
   });
 
+  it('a release of a quarantine no agent confirmed goes to every agent (a silent one may have applied it)', async () => {
+    const d = await h.agent('node-d', (c) =>
+      c.action.type === 'quarantine' ? 'ignore' : { outcome: 'released', detail: 'table removed' },
+    );
+    const { quarantine: q } = await h.response.service.start(
+      { namespace: 'shop', pod: 'slow', reason: 'r' },
+      alice,
+    );
+    assert.equal(q.node, null);
+    assert.equal(q.layers.node.state, 'pending');
+    const released = await h.response.service.release(q.id, 'done', alice);
+    assert.deepEqual(
+      d.commands.map((c) => c.action.type),
+      ['quarantine', 'release'],
+    );
+    assert.equal(released.state, 'released');
+    assert.equal(released.layers.node.state, 'released');
+  });
+
   it('survives a collector restart: a pending command is sent when the agent connects to the new one', async () => {
     const { quarantine: q } = await h.response.service.start(
       { namespace: 'shop', pod: 'web-9', reason: 'r' },

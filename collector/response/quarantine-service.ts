@@ -434,8 +434,33 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
 
   const nodeRelease = async (q: Quarantine): Promise<LayerState> => {
     if (q.node === null) {
-      // No agent ever reported the pod: nothing was cut anywhere.
-      return layer('released', 'no node had applied the quarantine');
+      // No agent reported the pod. But a pending broadcast may have reached an agent that applied
+      // it without answering in time: ask every connected agent to release it (the others answer
+      // that they have nothing to release).
+      if (q.layers.node.state !== 'pending') return layer('released', 'no node had applied the quarantine');
+      const nodes = link.connectedNodes();
+      const answers: Delivery[] = [];
+      for (let i = 0; i < nodes.length; i += BROADCAST_CHUNK) {
+        const chunk = nodes.slice(i, i + BROADCAST_CHUNK);
+        answers.push(...(await Promise.all(chunk.map((n) => deliver(n, releaseCommand(q, n))))));
+      }
+      const failed = answers.find((a) => 'result' in a && a.result.outcome === 'failed');
+      if (failed !== undefined && 'result' in failed) {
+        return layer('failed', `node ${failed.node}: ${failed.result.detail}`);
+      }
+      const silent = answers.filter((a) => 'error' in a).map((a) => a.node);
+      if (silent.length > 0) {
+        return layer(
+          'pending',
+          `the quarantine was never confirmed by a node, and ${silent.length} agent(s) did not answer the release (${silent
+            .slice(0, 3)
+            .join(', ')}); release again to retry`,
+        );
+      }
+      return layer(
+        'released',
+        `no node had confirmed the quarantine; the release went to the ${nodes.length} connected agent(s)`,
+      );
     }
     if (!link.connectedNodes().includes(q.node)) {
       return layer(

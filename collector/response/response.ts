@@ -106,9 +106,13 @@ export function startResponse(options: ResponseOptions): Response {
   const quarantines = openQuarantineStore(database);
   const metrics = createResponseMetrics(registry, () => quarantines.countByState());
   let kube = options.kube;
+  let kubeClient: ReturnType<typeof createKubeClient> | undefined;
   if (kube === undefined) {
     const conn = kubeConnectionOf(config.kubernetes);
-    if (conn !== undefined) kube = createKubeQuarantineLayer(createKubeClient(conn));
+    if (conn !== undefined) {
+      kubeClient = createKubeClient(conn);
+      kube = createKubeQuarantineLayer(kubeClient);
+    }
   }
   const service = createQuarantineService({
     quarantines,
@@ -138,6 +142,8 @@ export function startResponse(options: ResponseOptions): Response {
     async close() {
       await policies.idle();
       await service.close();
+      // Its keep-alive sockets (the layer's own client; one passed in is the caller's to close).
+      kubeClient?.close();
     },
   };
 }

@@ -10,7 +10,9 @@ import { boundValue } from './profile.js';
 
 /**
  * Directories whose contents are scratch: anything written below them is learnt as `<dir>/*`.
- * A workload that writes temporary files writes different names every time.
+ * A workload that writes temporary files writes different names every time. Not `/proc/`: a
+ * write to `/proc/<pid>/oom_score_adj` is learnt as `/proc/*\/oom_score_adj` (a generated
+ * segment), and must not make `/proc/sys/kernel/core_pattern` look known.
  */
 export const SCRATCH_DIRS: readonly string[] = [
   '/tmp/',
@@ -19,7 +21,6 @@ export const SCRATCH_DIRS: readonly string[] = [
   '/run/',
   '/var/run/',
   '/var/cache/',
-  '/proc/',
 ];
 
 // A path segment that is an identifier rather than a name: a number, a hex run, a UUID, or a
@@ -104,7 +105,7 @@ export function connectValue(proto: string, address: string, port: number): stri
 
 /** A `listen` value: `tcp 8080`. */
 export function listenValue(proto: string, port: number): string {
-  return `${proto} ${port}`;
+  return boundValue(`${proto} ${port}`);
 }
 
 /** The parts of a `connect` value (address may be a CIDR network); undefined when malformed. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
   addItem,
+  boundValue,
   decodeProfile,
   emptyProfile,
   encodeProfile,
@@ -158,6 +159,8 @@ describe('profiles (CRDT)', () => {
     assert.equal(s.image, 'registry.local/api:1.4');
     assert.equal(s.status, 'locked');
     assert.equal(s.lockedAtMs, 30);
+    assert.equal(s.learningSinceMs, 10, 'learning since the first observation, not since the lock');
+    assert.equal(summarizeProfile(delta('node-b', 1000, [['exec', '/x', 7]])).learningSinceMs, 7);
     assert.equal(s.observedMs, 5000);
     assert.deepEqual(s.nodes, ['node-a']);
     assert.equal(s.items.length, 4);
@@ -198,6 +201,11 @@ describe('profiles (CRDT)', () => {
     assert.ok(profileHas(m, 'exec', '/bin/p00000'));
     assert.ok(!profileHas(m, 'exec', '/bin/p01499'));
     assert.equal(hex(encodeProfile(m)), hex(encodeProfile(mergeProfiles(many(500), many(0)))));
+    // An operator's add that the full kind would drop at once is refused, not silently lost.
+    const ctx = { actor: 'alice', nowMs: 5 };
+    assert.throws(() => addItem(m, { kind: 'exec', value: '/bin/zz' }, ctx), /maximum of 1000 exec items/);
+    assert.equal(removeItem(m, { kind: 'exec', value: '/bin/zz' }, ctx), m, 'nothing to remove');
+    assert.ok(profileHas(addItem(m, { kind: 'exec', value: '/bin/a' }, ctx), 'exec', '/bin/a'));
   });
 
   it('rejects bad bytes with a ProfileDecodeError naming the problem', () => {
@@ -244,5 +252,30 @@ describe('profiles (CRDT)', () => {
         ),
       /unknown profile item kind 'bogus'/,
     );
+    // A lone surrogate would read back from bytes as U+FFFD: a second, equal item, then undecodable.
+    assert.throws(
+      () => addItem(emptyProfile(KEY), { kind: 'exec', value: '/x\ud800' }, { actor: 'a', nowMs: 1 }),
+      /well-formed/,
+    );
+  });
+
+  it('bounds values so that they read back from bytes as the same string', () => {
+    // A cut through a surrogate pair, and a lone surrogate in the input.
+    const cutPair = boundValue(`/${'a'.repeat(509)}\u{1F600}tail`);
+    assert.equal(cutPair.length, 512);
+    for (const value of [cutPair, boundValue('/tmp\udc00x')]) {
+      const learnt = observationDelta(
+        emptyProfile(KEY),
+        'n1',
+        0,
+        [{ kind: 'exec', value, firstSeenMs: 1, lastSeenMs: 1 }],
+        0,
+      );
+      const back = decodeProfile(encodeProfile(learnt));
+      // Merging the in-memory state with what came back over the wire is still one item.
+      const merged = mergeProfiles(learnt, back);
+      assert.equal(merged.items.size, 1, JSON.stringify([...merged.items.keys()]));
+      assert.deepEqual(encodeProfile(decodeProfile(encodeProfile(merged))), encodeProfile(back));
+    }
   });
 });

@@ -205,12 +205,20 @@ export function spawnValue(parent: string, child: string): string {
   return `${parent} -> ${child}`;
 }
 
+/** Whether `s` is well-formed UTF-16 (no lone surrogate): only then does it survive UTF-8 unchanged. */
+function wellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
 /**
  * `value` cut to {@link MAX_VALUE_LENGTH} characters (the last one an ellipsis), so that long
- * paths stay bounded and still compare equal to themselves.
+ * paths stay bounded and still compare equal to themselves. Lone surrogates (from a cut through
+ * a pair, or in the input) become U+FFFD, as the binary form would make them: a value must read
+ * back from bytes as the same string, or one item would turn into two equal ones.
  */
 export function boundValue(value: string): string {
-  return value.length <= MAX_VALUE_LENGTH ? value : `${value.slice(0, MAX_VALUE_LENGTH - 1)}\u2026`;
+  const cut = value.length <= MAX_VALUE_LENGTH ? value : `${value.slice(0, MAX_VALUE_LENGTH - 1)}\u2026`;
+  return wellFormed(cut) ? cut : (cut as unknown as { toWellFormed(): string }).toWellFormed();
 }
 
 function checkKey(key: string): void {
@@ -425,6 +433,9 @@ function checkItem(item: ProfileItem): void {
   if (item.value === '' || item.value.length > MAX_VALUE_LENGTH) {
     throw new RangeError(`profile item value must be 1..${MAX_VALUE_LENGTH} characters`);
   }
+  if (!wellFormed(item.value)) {
+    throw new RangeError('profile item value must be well-formed Unicode (it holds a lone surrogate)');
+  }
 }
 
 function checkContext(ctx: EditContext): void {
@@ -477,7 +488,16 @@ function edit(p: Profile, item: ProfileItem, ctx: EditContext, present: boolean)
       : { ...mine, manual };
   const items = new Map(p.items);
   items.set(key, state);
-  return { ...p, items: trimItems(items) };
+  const trimmed = trimItems(items);
+  if (!trimmed.has(key)) {
+    // A new item of a full kind that does not sort among the kept ones: it would be dropped at
+    // once. Removing it changes nothing (it is not there); adding it is refused, not lost.
+    if (!present) return p;
+    throw new RangeError(
+      `the profile holds its maximum of ${MAX_ITEMS_PER_KIND} ${item.kind} items; '${item.value}' would not be kept`,
+    );
+  }
+  return { ...p, items: trimmed };
 }
 
 /** Adds an item by hand (it stays in the profile until removed by hand). */
@@ -503,7 +523,9 @@ export function observationDelta(
   notLearned: number,
 ): Profile {
   const items = new Map<string, ItemState>();
+  let firstMs = UNSET_MS;
   for (const o of observed) {
+    if (o.firstSeenMs < firstMs) firstMs = o.firstSeenMs;
     items.set(itemKey(o.kind, o.value), {
       kind: o.kind,
       value: o.value,
@@ -516,7 +538,11 @@ export function observationDelta(
   return {
     key: base.key,
     epoch: base.epoch,
-    epochStart: base.epochStart,
+    // The first epoch starts with its first observation (a reopening sets the start of the others).
+    epochStart:
+      base.epochStart.timeMs === UNSET_MS && firstMs !== UNSET_MS
+        ? { timeMs: firstMs, actor: `agent:${node}` }
+        : base.epochStart,
     lock: base.lock,
     activity: activityMs > 0 ? new Map([[node, activityMs]]) : new Map(),
     notLearned: notLearned > 0 ? new Map([[node, notLearned]]) : new Map(),

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { connectValue, generaliseWritePath, inNetwork, pathPatternMatches } from './paths.js';
-import { addItem, emptyProfile, lockProfile, observationDelta, type Profile } from './profile.js';
+import {
+  addItem,
+  decodeProfile,
+  emptyProfile,
+  encodeProfile,
+  lockProfile,
+  observationDelta,
+  type Profile,
+} from './profile.js';
 import { formatSpan, observationItems, scoreObservation, workloadName, type Observation } from './scorer.js';
 
 const KEY = 'payments/Deployment/api/api|api:1';
@@ -67,6 +75,19 @@ describe('anomaly scorer', () => {
     }
   });
 
+  it('learns and recognises executables, parents and users longer than the value limit', () => {
+    const long = `/opt/${'d'.repeat(700)}/tool`;
+    const obs: Observation = { exec: { path: long, parent: `${long}-parent` }, user: 'u'.repeat(600) };
+    const q = learnt([obs]);
+    // What is learnt must survive the binary form (the store, the collector) ...
+    const back = decodeProfile(encodeProfile(q));
+    // ... and recognise the same activity.
+    assert.equal(scoreObservation(back, obs, { nowMs: now }).score, 0);
+    assert.ok(
+      scoreObservation(back, { exec: { path: '/bin/other', parent: long } }, { nowMs: now }).score > 0,
+    );
+  });
+
   it("explains a new executable from a parent that never spawned anything, in the issue's words", () => {
     const s = scoreObservation(p, { exec: { path: '/tmp/x', parent: '/usr/bin/python3' } }, { nowMs: now });
     assert.equal(s.rule, 'Anomalous executable');
@@ -109,6 +130,14 @@ describe('anomaly scorer', () => {
         .score,
       0,
     );
+  });
+
+  it('does not let a learnt write under /proc cover kernel settings', () => {
+    const q = learnt([{ fileWrite: '/proc/1234/oom_score_adj' }, { fileWrite: '/proc/self/attr/current' }]);
+    assert.equal(scoreObservation(q, { fileWrite: '/proc/5678/oom_score_adj' }, { nowMs: now }).score, 0);
+    const escape = scoreObservation(q, { fileWrite: '/proc/sys/kernel/core_pattern' }, { nowMs: now });
+    assert.ok(escape.score >= 0.7, JSON.stringify(escape));
+    assert.match(escape.reasons[0] ?? '', /core_pattern. never written .* \(a system directory\)/);
   });
 
   it('flags drift whatever the profile says, and combines evidence', () => {

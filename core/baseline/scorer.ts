@@ -28,6 +28,7 @@
 import {
   historyStartMs,
   itemPresent,
+  boundValue,
   parseProfileKey,
   profileHas,
   spawnValue,
@@ -106,6 +107,9 @@ const SYSTEM_DIRS = [
   '/etc/',
   '/root/.ssh/',
   '/boot/',
+  // Kernel settings: a container writing these is trying to change the host.
+  '/proc/sys/',
+  '/proc/sysrq-trigger',
 ];
 
 /** Addresses known on one port above which new ones weigh little. */
@@ -201,7 +205,9 @@ function baseName(path: string): string {
 
 /** Whether the profile holds the executable (exactly or by a hand-added pattern). */
 function knowsExec(p: Profile, index: ProfileIndex, path: string): boolean {
-  return profileHas(p, 'exec', path) || index.execPatterns.some((pat) => pathPatternMatches(pat, path));
+  return (
+    profileHas(p, 'exec', boundValue(path)) || index.execPatterns.some((pat) => pathPatternMatches(pat, path))
+  );
 }
 
 /** Whether the profile holds a write to `path` (generalised, or by a pattern). */
@@ -213,16 +219,16 @@ function knowsWrite(p: Profile, index: ProfileIndex, path: string): boolean {
 
 /**
  * The profile items an observation teaches (what learning adds). Drift and sequence scores
- * teach nothing here.
+ * teach nothing here. Every value is bounded ({@link boundValue}), as scoring looks it up.
  */
 export function observationItems(obs: Observation): ProfileItem[] {
   const out: ProfileItem[] = [];
   if (obs.exec !== undefined) {
-    out.push({ kind: 'exec', value: obs.exec.path });
+    out.push({ kind: 'exec', value: boundValue(obs.exec.path) });
     if (obs.exec.parent !== undefined)
-      out.push({ kind: 'spawn', value: spawnValue(obs.exec.parent, obs.exec.path) });
+      out.push({ kind: 'spawn', value: boundValue(spawnValue(obs.exec.parent, obs.exec.path)) });
   }
-  if (obs.user !== undefined) out.push({ kind: 'user', value: obs.user });
+  if (obs.user !== undefined) out.push({ kind: 'user', value: boundValue(obs.user) });
   if (obs.fileWrite !== undefined)
     out.push({ kind: 'file_write', value: generaliseWritePath(obs.fileWrite) });
   if (obs.connect !== undefined) {
@@ -297,7 +303,7 @@ export function scoreObservation(p: Profile, obs: Observation, ctx: ScoreContext
         reason: `\`${path}\` never executed by ${name} ${history}`,
       });
     }
-    if (parent !== undefined && !profileHas(p, 'spawn', spawnValue(parent, path))) {
+    if (parent !== undefined && !profileHas(p, 'spawn', boundValue(spawnValue(parent, path)))) {
       findings.push(
         index.parents.has(parent)
           ? {
@@ -315,7 +321,7 @@ export function scoreObservation(p: Profile, obs: Observation, ctx: ScoreContext
       );
     }
   }
-  if (obs.user !== undefined && !profileHas(p, 'user', obs.user)) {
+  if (obs.user !== undefined && !profileHas(p, 'user', boundValue(obs.user))) {
     findings.push({
       weight: WEIGHTS.user,
       rule: 'Anomalous user',

@@ -71,6 +71,8 @@ const cases: Case[] = [
         {
           certManager: { enabled: true },
           agent: { tls: { mode: 'nodeSecrets', nodes: ['worker-1', 'worker-2.zone-a'] } },
+          // A wildcard name starts with '*', a YAML alias unless the chart quotes it.
+          collector: { extraDnsNames: ['*.vigil.example.com'] },
         },
         'cert-manager, nodeSecrets',
       ),
@@ -86,8 +88,8 @@ const cases: Case[] = [
         {
           agent: {
             quarantine: { enabled: false },
+            // The default sources ("ebpf:"): the chart must leave the sensor out by itself.
             ebpf: { enabled: false },
-            sources: ['procfs:'],
             extraRules: { 'site.yaml': '- list: site_shells\n  items: [bash]\n' },
             runtimeSocketDir: '/run/containerd',
           },
@@ -204,6 +206,19 @@ describe('deployment manifests and Helm chart (offline validation)', function ()
     }
   });
 
+  it('collector.persistence.storageClassName: a name is kept, "-" means no class', () => {
+    const pvcClass = (storageClassName: string): unknown =>
+      at(
+        renderChart({ collector: { persistence: { storageClassName } } }, `class ${storageClassName}`).find(
+          (m) => kindOf(m) === 'PersistentVolumeClaim',
+        )?.doc,
+        'spec.storageClassName',
+      );
+    assert.equal(pvcClass('fast-ssd'), 'fast-ssd');
+    assert.equal(pvcClass('-'), '');
+    assert.equal(pvcClass(''), undefined);
+  });
+
   it('helm refuses bad choices with a clear message', () => {
     assert.throws(
       () => renderChart({ agent: { tls: { mode: 'shared' } } }, 'bad mode'),
@@ -222,6 +237,10 @@ describe('deployment manifests and Helm chart (offline validation)', function ()
       () =>
         renderChart({ agent: { tls: { mode: 'nodeSecrets', nodes: ['n'.repeat(60)] } } }, 'long node name'),
       /longer than 63 characters/,
+    );
+    assert.throws(
+      () => renderChart({ certManager: { enabled: true, createCA: false } }, 'no issuer'),
+      /certManager.issuerRef is required when certManager.createCA is false/,
     );
   });
 
@@ -293,6 +312,12 @@ describe('deployment manifests and Helm chart (offline validation)', function ()
         );
         // Node-side quarantine is on exactly when the pod has the capabilities for it.
         assert.equal(agent.enforce.enabled, c.agent.quarantine);
+        // The eBPF source is configured exactly when the pod has the capabilities and tracefs for it.
+        assert.equal(
+          agent.sources.some((s) => s.startsWith('ebpf:')),
+          c.agent.ebpf,
+          `sources ${agent.sources.join(', ')}`,
+        );
         // The collector uses the Kubernetes API exactly when it has the RBAC for it.
         assert.equal(collector.response.kubernetes.mode, c.quarantineRbac ? 'in-cluster' : 'off');
         // The agent dials the collector's Service, on the port the Service exposes as grpc.

@@ -82,6 +82,7 @@ describe('quarantine on the node (privileged: real pods, agent and collector ove
       )
     ).exitCode;
   const hostToPod = (pod: Pod): Promise<number | string> => httpGet(`http://${pod.ip}:${POD_HTTP}/hostname`);
+  const tickSockets = new Set<net.Socket>();
   const port = (s: net.Server | http.Server): number => (s.address() as net.AddressInfo).port;
 
   before(async function () {
@@ -92,6 +93,8 @@ describe('quarantine on the node (privileged: real pods, agent and collector ove
     hostServer = http.createServer((_req, res) => res.end('host says hi\n'));
     await new Promise<void>((r) => hostServer.listen(0, rig?.node.gateway, r));
     tickServer = net.createServer((s) => {
+      tickSockets.add(s);
+      s.on('close', () => tickSockets.delete(s));
       s.on('error', () => undefined);
       s.setEncoding('utf8').on('data', (d: string) => (ticks += d.split('tick').length - 1));
     });
@@ -113,7 +116,11 @@ describe('quarantine on the node (privileged: real pods, agent and collector ove
   });
 
   after(async () => {
+    // Connections from the pod may still be open on the host side (a quarantined pod's end can
+    // vanish without a FIN): end them too, or they keep the test process alive.
+    hostServer?.closeAllConnections();
     hostServer?.close();
+    for (const s of tickSockets) s.destroy();
     tickServer?.close();
     await rig?.stop();
     if (work !== undefined) rmSync(work, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { describeError } from './api.js';
 import type { ConsoleContext, View } from './context.js';
 import { h, replace } from './dom.js';
 import { ago, bytes, dateTime } from './format.js';
-import { moveInTable } from './list-keys.js';
+import { moveInTable, rememberSelection } from './list-keys.js';
 import { stateBadge } from './quarantine-actions.js';
 import type { Agent } from './types.js';
 
@@ -53,6 +53,7 @@ export function createAgentsView(ctx: ConsoleContext): View {
       const { agents } = await ctx.api.get<{ agents: Agent[] }>('/api/v1/agents');
       const connected = agents.filter((a) => a.connected).length;
       summary.textContent = `${agents.length} agents, ${connected} connected`;
+      const restore = rememberSelection(tbody);
       replace(
         tbody,
         agents.length === 0
@@ -60,7 +61,12 @@ export function createAgentsView(ctx: ConsoleContext): View {
           : agents.map((a, i) =>
               h(
                 'tr',
-                { class: 'row', tabindex: i === 0 ? 0 : -1, 'aria-selected': i === 0 ? 'true' : 'false' },
+                {
+                  class: 'row',
+                  'data-id': a.node,
+                  tabindex: i === 0 ? 0 : -1,
+                  'aria-selected': i === 0 ? 'true' : 'false',
+                },
                 h('td', { class: 'strong' }, a.node),
                 h('td', {}, stateBadge(a.connected ? 'connected' : 'disconnected')),
                 h('td', { title: dateTime(a.lastSeenMs) }, ago(a.lastSeenMs)),
@@ -84,6 +90,7 @@ export function createAgentsView(ctx: ConsoleContext): View {
               ),
             ),
       );
+      restore();
     } catch (err) {
       summary.textContent = describeError(err);
     }

@@ -11,7 +11,8 @@ export function moveInTable(tbody: HTMLElement, key: string): boolean {
   if (key === 'Enter') {
     const row = rows[i];
     if (row === undefined) return false;
-    row.click();
+    // Rows that open something themselves (profiles) have no link or button of their own.
+    (row.querySelector<HTMLElement>('a[href], button:not([disabled])') ?? row).click();
     return true;
   }
   const delta = key === 'j' || key === 'ArrowDown' ? 1 : key === 'k' || key === 'ArrowUp' ? -1 : 0;
@@ -24,4 +25,26 @@ export function moveInTable(tbody: HTMLElement, key: string): boolean {
   rows[i]?.focus();
   rows[i]?.scrollIntoView({ block: 'nearest' });
   return true;
+}
+
+/**
+ * Remembers the selected row of `tbody` (by its `data-id`) and whether it had the keyboard
+ * focus; the function returned puts both back after the rows were rendered again (a periodic
+ * refresh must not throw a keyboard user back to the first row).
+ */
+export function rememberSelection(tbody: HTMLElement): () => void {
+  const old = tbody.querySelector<HTMLElement>('tr.row[aria-selected="true"]');
+  const id = old?.dataset['id'];
+  const focused = old !== null && old.contains(document.activeElement);
+  return () => {
+    if (id === undefined) return;
+    const rows = Array.from(tbody.querySelectorAll<HTMLElement>('tr.row'));
+    const row = rows.find((r) => r.dataset['id'] === id);
+    if (row === undefined) return;
+    for (const r of rows) {
+      r.tabIndex = r === row ? 0 : -1;
+      r.setAttribute('aria-selected', r === row ? 'true' : 'false');
+    }
+    if (focused) row.focus({ preventScroll: true });
+  };
 }

@@ -151,6 +151,8 @@ function start(api: Api, me: Whoami): void {
     },
   };
   const signOut = (why?: string): void => {
+    // A late 401 from this session's requests must not sign out the next session.
+    if (stopCurrent !== stop) return;
     stop();
     showLogin(why);
   };

@@ -7,7 +7,7 @@ import { ApiFailure, describeError } from './api.js';
 import type { ConsoleContext, View } from './context.js';
 import { h, replace } from './dom.js';
 import { dateTime } from './format.js';
-import { moveInTable } from './list-keys.js';
+import { moveInTable, rememberSelection } from './list-keys.js';
 import { quarantineFlow, releaseFlow, stateBadge } from './quarantine-actions.js';
 import type { LayerState, Quarantine } from './types.js';
 
@@ -81,6 +81,7 @@ export function createQuarantinesView(ctx: ConsoleContext): View {
       });
       summary.textContent =
         quarantines.length === PAGE ? `the newest ${PAGE} shown` : `${quarantines.length} shown`;
+      const restore = rememberSelection(tbody);
       replace(
         tbody,
         quarantines.length === 0
@@ -145,6 +146,7 @@ export function createQuarantinesView(ctx: ConsoleContext): View {
               ),
             ),
       );
+      restore();
     } catch (err) {
       summary.textContent =
         err instanceof ApiFailure && err.status === 404

@@ -59,6 +59,11 @@ name: {{ include "vigil.fullname" . }}-ca
 kind: Issuer
 group: cert-manager.io
 {{- else -}}
-{{ required "certManager.issuerRef is required when certManager.createCA is false" .Values.certManager.issuerRef | toYaml }}
+{{- /* `required` lets the default, an empty map, through: ask for the issuer's name itself. */ -}}
+{{- $ref := .Values.certManager.issuerRef -}}
+{{- if not (and $ref $ref.name) -}}
+{{- fail "certManager.issuerRef is required when certManager.createCA is false (name, kind, group)" -}}
+{{- end -}}
+{{ toYaml $ref }}
 {{- end -}}
 {{- end -}}
