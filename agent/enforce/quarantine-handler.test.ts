@@ -271,33 +271,44 @@ describe('quarantine handler (privileged: network namespaces, nftables, conntrac
     assert.equal(store.count(), 0);
   });
 
-  it('refuses a hostNetwork pod also when the agent runs in a network namespace of its own', () => {
-    // As in the DaemonSet (hostPID, no hostNetwork): the agent's namespace is not the node's.
+  it("refuses the node's namespace and its own when the agent runs in a network namespace of its own", () => {
+    // As in the DaemonSet (hostPID, no hostNetwork): the agent's namespace is not the node's. The
+    // node's is /proc/1/ns/net there by default; pid 1 is not readable in this sandbox, so the test
+    // names the node's namespace (this process's) with hostNetns.
     const script = `
       import { createLogger } from ${JSON.stringify(new URL('../../core/log.js', import.meta.url).href)};
       import { createEnforcers } from ${JSON.stringify(new URL('./enforcer-registry.js', import.meta.url).href)};
       import { createQuarantineHandler } from ${JSON.stringify(new URL('./quarantine-handler.js', import.meta.url).href)};
       import { openQuarantineStore } from ${JSON.stringify(new URL('./quarantine-store.js', import.meta.url).href)};
-      const pod = { namespace: 'kube-system', name: 'kube-proxy', uid: 'u', sandboxId: 'sb', pid: 1, netnsPath: '/proc/1/ns/net' };
-      const handler = createQuarantineHandler({
-        locator: { confirm: () => true, locate: async () => ({ found: true, pod }) },
-        // \`false\` for nft: should the check ever break, this test must not cut this machine.
-        enforcers: createEnforcers({ nft: 'false', conntrack: '' }),
-        store: openQuarantineStore(${JSON.stringify(join(work, 'own-netns.db'))}),
-        logger: createLogger({ write: () => undefined, now: Date.now }),
-      });
-      const r = await handler.handle({ id: 'c', action: { type: 'quarantine', quarantineId: 'q-node',
-        namespace: 'kube-system', pod: 'kube-proxy', podUid: '', cutEstablished: true, freeze: false, reason: 'r' } });
-      process.stdout.write(JSON.stringify(r));`;
+      const node = ${JSON.stringify(`/proc/${process.pid}/ns/net`)};
+      const results = [];
+      const store = openQuarantineStore(${JSON.stringify(join(work, 'own-netns.db'))});
+      for (const netnsPath of [node, '/proc/self/ns/net']) {
+        const pod = { namespace: 'kube-system', name: 'kube-proxy', uid: 'u', sandboxId: 'sb', pid: 1, netnsPath };
+        const handler = createQuarantineHandler({
+          locator: { confirm: () => true, locate: async () => ({ found: true, pod }) },
+          // \`false\` for nft: should the check ever break, this test must not cut this machine.
+          enforcers: createEnforcers({ nft: 'false', conntrack: '' }),
+          store,
+          logger: createLogger({ write: () => undefined, now: Date.now }),
+          hostNetns: node,
+        });
+        results.push(await handler.handle({ id: 'c', action: { type: 'quarantine', quarantineId: 'q-node',
+          namespace: 'kube-system', pod: 'kube-proxy', podUid: '', cutEstablished: true, freeze: false, reason: 'r' } }));
+      }
+      process.stdout.write(JSON.stringify(results));`;
     const hostRulesBefore = hostRules();
     const out = execFileSync(
       'ip',
       ['netns', 'exec', pair.nsA, process.execPath, '--input-type=module', '-e', script],
       { encoding: 'utf8' },
     );
-    const result = JSON.parse(out) as { outcome: string; detail: string };
-    assert.equal(result.outcome, 'failed', result.detail);
-    assert.match(result.detail, /shares the node's network namespace \(hostNetwork\)/);
+    const results = JSON.parse(out) as { outcome: string; detail: string }[];
+    assert.equal(results.length, 2);
+    for (const r of results) {
+      assert.equal(r.outcome, 'failed', r.detail);
+      assert.match(r.detail, /shares the node's network namespace \(hostNetwork\)/);
+    }
     assert.equal(hostRules(), hostRulesBefore);
   });
 
@@ -407,6 +418,15 @@ describe('quarantine handler (privileged: network namespaces, nftables, conntrac
     assert.deepEqual(await later.reapplyAll('reconcile'), gone);
     assert.equal(store.count(), 0);
     assert.ok(logs.some((l) => l['msg'] === 'quarantined pod is gone from this node; record dropped'));
+  });
+
+  it('puts the table back when someone in the pod added a rule to it (CAP_NET_ADMIN)', async () => {
+    assert.equal((await handler.handle(quarantine('q-11'))).outcome, 'applied');
+    await pair.run('a', ['nft', 'insert', 'rule', 'inet', 'vigil_quarantine', 'input', 'accept']);
+    assert.equal((await handler.reapplyAll('reconcile')).reapplied, 1);
+    const input = /chain input \{[^}]*\}/.exec(await podRules())?.[0] ?? '';
+    assert.doesNotMatch(input, /^\s*accept$/m);
+    assert.equal((await handler.reapplyAll('reconcile')).alreadyInPlace, 1);
   });
 
   it('keeps the record of a pod whose sandbox comes back, and re-applies it then', async () => {

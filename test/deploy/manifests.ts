@@ -496,11 +496,24 @@ export function collectorProblems(m: Manifest): string[] {
   return problems;
 }
 
-/** The collector's RBAC, exactly: resource -> verbs (test/deploy/rbac.test.ts derives it from its requests). */
+/**
+ * The collector's RBAC, exactly: `group/resource` (with `#name` for a rule limited by
+ * resourceNames) -> verbs. test/deploy/rbac.test.ts derives it from the code's requests.
+ */
 export const COLLECTOR_RBAC: Readonly<Record<string, readonly string[]>> = {
   '/pods': ['get', 'list', 'patch'],
-  'networking.k8s.io/networkpolicies': ['get', 'create', 'patch', 'delete'],
+  'networking.k8s.io/networkpolicies': ['create'],
+  'networking.k8s.io/networkpolicies#vigil-quarantine': ['get', 'patch', 'delete'],
 };
+
+/** The keys of {@link COLLECTOR_RBAC} a rule grants: `group/resource`, plus `#names` when limited. */
+export function rbacRuleKeys(rule: Record<string, unknown>): string[] {
+  const names = sorted(arr(rule['resourceNames']).map(String));
+  const suffix = names.length > 0 ? `#${names.join(',')}` : '';
+  return arr(rule['apiGroups']).flatMap((g) =>
+    arr(rule['resources']).map((r) => `${String(g)}/${String(r)}${suffix}`),
+  );
+}
 
 /** Everything wrong with the RBAC objects among `all` (`quarantine`: whether they are expected). */
 export function rbacProblems(all: readonly Manifest[], quarantine: boolean): string[] {
@@ -519,12 +532,8 @@ export function rbacProblems(all: readonly Manifest[], quarantine: boolean): str
     for (const rule of arr(role.doc['rules']).map(obj)) {
       if (arr(rule['nonResourceURLs']).length > 0)
         problems.push(`${label(role)}: no nonResourceURLs expected`);
-      if (arr(rule['resourceNames']).length > 0) problems.push(`${label(role)}: unexpected resourceNames`);
-      for (const g of arr(rule['apiGroups']))
-        for (const r of arr(rule['resources'])) {
-          const key = `${String(g)}/${String(r)}`;
-          granted[key] = sorted([...(granted[key] ?? []), ...arr(rule['verbs']).map(String)]);
-        }
+      for (const key of rbacRuleKeys(rule))
+        granted[key] = sorted([...(granted[key] ?? []), ...arr(rule['verbs']).map(String)]);
     }
     const want = Object.fromEntries(Object.entries(COLLECTOR_RBAC).map(([k, v]) => [k, sorted(v)]));
     if (JSON.stringify(Object.entries(granted).sort()) !== JSON.stringify(Object.entries(want).sort()))

@@ -13,9 +13,22 @@ import {
   QUARANTINE_POLICY_NAME,
 } from '../../collector/response/kube/index.js';
 import { startFakeKubeApiServer, type FakeKubeRequestRecord } from '../support/fake-kube-apiserver.js';
-import { COLLECTOR_RBAC, arr, kindOf, obj, plainManifests, renderChart, type Manifest } from './manifests.js';
+import {
+  COLLECTOR_RBAC,
+  arr,
+  kindOf,
+  obj,
+  plainManifests,
+  rbacRuleKeys,
+  renderChart,
+  type Manifest,
+} from './manifests.js';
 
-/** The RBAC `group/resource` and verb a request needs (`/pods`: the core group). */
+/**
+ * The RBAC `group/resource` and verb a request needs (`/pods`: the core group). A request on the
+ * one object whose name the code fixes (the `vigil-quarantine` policy) needs only that name, so
+ * its key carries `#name`, as a rule limited by resourceNames grants it.
+ */
 export function rbacOf(r: Pick<FakeKubeRequestRecord, 'method' | 'path' | 'query'>): {
   resource: string;
   verb: string;
@@ -34,16 +47,16 @@ export function rbacOf(r: Pick<FakeKubeRequestRecord, 'method' | 'path' | 'query
     : { GET: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
   const verb = verbs[r.method];
   if (verb === undefined) throw new Error(`unexpected ${r.method} ${r.path}`);
-  return { resource: `${group}/${String(resource)}`, verb };
+  const fixedName = name === QUARANTINE_POLICY_NAME ? `#${name}` : '';
+  return { resource: `${group}/${String(resource)}${fixedName}`, verb };
 }
 
 function granted(all: readonly Manifest[]): Record<string, string[]> {
   const out: Record<string, Set<string>> = {};
   for (const role of all.filter((m) => kindOf(m) === 'ClusterRole'))
     for (const rule of arr(role.doc['rules']).map(obj))
-      for (const g of arr(rule['apiGroups']))
-        for (const r of arr(rule['resources']))
-          for (const v of arr(rule['verbs'])) (out[`${String(g)}/${String(r)}`] ??= new Set()).add(String(v));
+      for (const key of rbacRuleKeys(rule))
+        for (const v of arr(rule['verbs'])) (out[key] ??= new Set()).add(String(v));
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v].sort()]));
 }
 
@@ -130,6 +143,10 @@ describe("the collector's RBAC is exactly what its Kubernetes requests need", fu
     assert.equal(
       q('DELETE', '/apis/networking.k8s.io/v1/namespaces/a/networkpolicies/x'),
       'networking.k8s.io/networkpolicies delete',
+    );
+    assert.equal(
+      q('GET', `/apis/networking.k8s.io/v1/namespaces/a/networkpolicies/${QUARANTINE_POLICY_NAME}`),
+      `networking.k8s.io/networkpolicies#${QUARANTINE_POLICY_NAME} get`,
     );
     assert.throws(() => q('GET', '/api/v1/namespaces/a/pods/p/log'), /subresource/);
   });

@@ -599,8 +599,9 @@ describe('the SOC console in Chromium', function () {
     const port = await freePort();
     let second: ConsoleCollector | undefined;
     const first = await startConsoleCollector({ dataDir, httpPort: port });
+    let page: Page | undefined;
     try {
-      const page = await newPage('light');
+      page = await newPage('light');
       await signIn(page, first.base, first.token.admin);
       await rowCount(page, 0);
       await page.locator('#live-state[data-state="live"]').waitFor();
@@ -616,11 +617,13 @@ describe('the SOC console in Chromium', function () {
       await page.locator('#live-state[data-state="live"]').waitFor({ timeout: 40_000 });
       await page.locator('#alert-list tbody tr.row', { hasText: 'Anomalous executable' }).waitFor();
       await rowCount(page, 1);
+    } finally {
+      // Closed first, so that it tries no reconnect to the collector stopped below.
+      await page?.context().close();
+      await second?.stop();
       // Chromium logs each reconnect tried while no collector ran: expected here, not a page error.
       const refused = /^WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/;
       pageErrors.splice(0, pageErrors.length, ...pageErrors.filter((e) => !refused.test(e)));
-    } finally {
-      await second?.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
