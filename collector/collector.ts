@@ -195,6 +195,8 @@ export async function startCollector(config: CollectorConfig, deps: CollectorDep
       registry,
       logger: deps.logger,
       now,
+      // Profile edits go to the audit log; only the API (started after the response) edits.
+      audit: (entry) => response.audit.append(entry),
     });
     // Agents first (close is idempotent), so that no delta arrives after the last write.
     cleanups.push(async () => {

@@ -26,6 +26,8 @@ export const collectorConfigSchema = obj({
     max_profiles: int(1, 1_000_000),
     max_profiles_on_connect: int(1, 1_000_000),
     push_interval: duration(),
+    /** A profile no delta or edit updated for this long is deleted; 0 keeps profiles for ever. */
+    max_idle: duration(),
   }),
 });
 
@@ -47,7 +49,7 @@ export function collectorDefaults(): Record<string, unknown> {
     heartbeat: { stale_after: '90s' },
     limits: { max_batch_alerts: 1000 },
     response: responseDefaults,
-    baselines: { max_profiles: 10_000, max_profiles_on_connect: 1000, push_interval: '1s' },
+    baselines: { max_profiles: 10_000, max_profiles_on_connect: 1000, push_interval: '1s', max_idle: '30d' },
   };
 }
 

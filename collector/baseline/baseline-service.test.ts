@@ -444,4 +444,127 @@ describe('baseline service (real SQLite, real gRPC link)', function () {
     assert.deepEqual(again.list({ namespace: 'bank' }), []);
     assert.deepEqual(again.list({ status: 'locked' }), []);
   });
+
+  describe('idle profiles expire (baselines.max_idle)', () => {
+    const DAY = 24 * 3600 * 1000;
+    const OLD = keyFor('old', 'shop', 'registry.example/app:0.9');
+    const EDITED = keyFor('edited');
+    const ALIVE = keyFor('alive');
+    const BUSY = keyFor('busy');
+    const deltaOf = (key: string, value: string): { workloadKey: string; delta: Uint8Array } => ({
+      workloadKey: key,
+      delta: observedBytes(key, 'node-a', [['exec', value]]),
+    });
+
+    it('deletes a profile no delta or edit updated for max_idle, and keeps recently updated ones', async () => {
+      const service = start({ maxIdleMs: DAY });
+      for (const key of [OLD, EDITED, ALIVE, BUSY]) service.acceptDelta('node-a', deltaOf(key, '/bin/app'));
+      service.flush();
+      clock.now = T0 + 20 * 3600 * 1000;
+      assert.equal(service.edit(EDITED, { action: 'lock' }, 'alice').ok, true);
+      // The same delta again changes nothing, yet shows the workload is still there.
+      assert.deepEqual(service.acceptDelta('node-a', deltaOf(ALIVE, '/bin/app')), { result: 'unchanged' });
+      clock.now = T0 + DAY + 3600 * 1000;
+      // A change still waiting to be written counts as an update too.
+      service.acceptDelta('node-a', deltaOf(BUSY, '/bin/other'));
+      assert.equal(profiles.get(BUSY)?.updatedMs, T0, 'the change is not written yet');
+
+      assert.equal(service.expireIdle(), 1);
+      assert.equal(profiles.get(OLD), undefined);
+      assert.equal(service.get(OLD), undefined);
+      assert.deepEqual(
+        service.list({}).map((p) => p.key),
+        [ALIVE, BUSY, EDITED].sort(),
+      );
+      assert.equal(service.count(), 3);
+      assert.equal(await metricValue(registry, 'vigil_collector_baseline_profiles_expired_total'), 1);
+      assert.equal(await metricValue(registry, 'vigil_collector_baseline_profiles'), 3);
+      const line = logs.find((l) => l['msg'] === 'idle profiles expired');
+      assert.equal(line?.['expired'], 1);
+      assert.equal(line?.['level'], 'info');
+
+      // Once written, the busy one ages like the others: two days on, everything is gone.
+      service.flush();
+      clock.now += 2 * DAY;
+      assert.equal(service.expireIdle(), 3);
+      assert.equal(service.count(), 0);
+      assert.equal(profiles.count(), 0);
+      assert.equal(await metricValue(registry, 'vigil_collector_baseline_profiles_expired_total'), 4);
+    });
+
+    it("recreates an expired profile from an agent's later delta, within max_profiles", () => {
+      const service = start({ maxIdleMs: DAY, maxProfiles: 2 });
+      service.acceptDelta('node-a', deltaOf(OLD, '/bin/old'));
+      service.acceptDelta('node-a', deltaOf(EDITED, '/bin/app'));
+      service.flush();
+      assert.equal(service.edit(OLD, { action: 'lock' }, 'alice').ok, true);
+      const full = service.acceptDelta('node-a', deltaOf(ALIVE, '/bin/app'));
+      assert.equal(full.result === 'rejected' && full.reason, 'limit');
+
+      clock.now = T0 + 2 * DAY;
+      assert.equal(service.expireIdle(), 2);
+      // Room again for a new workload, and the expired key starts afresh (learning, new items only).
+      assert.deepEqual(service.acceptDelta('node-a', deltaOf(ALIVE, '/bin/app')), {
+        result: 'merged',
+        created: true,
+      });
+      assert.deepEqual(service.acceptDelta('node-a', deltaOf(OLD, '/bin/new')), {
+        result: 'merged',
+        created: true,
+      });
+      service.flush();
+      const again = service.get(OLD);
+      assert.equal(again?.status, 'learning');
+      assert.deepEqual(
+        again?.items.map((i) => i.value),
+        ['/bin/new'],
+      );
+      assert.equal(profiles.get(OLD)?.version, 1);
+      assert.equal(profiles.get(OLD)?.updatedMs, T0 + 2 * DAY);
+      assert.equal(service.count(), 2);
+    });
+
+    it('keeps profiles for ever with max_idle 0', async () => {
+      const service = start({ maxIdleMs: 0 });
+      service.acceptDelta('node-a', deltaOf(OLD, '/bin/app'));
+      service.flush();
+      clock.now = T0 + 1000 * DAY;
+      assert.deepEqual(service.acceptDelta('node-a', deltaOf(OLD, '/bin/app')), { result: 'unchanged' });
+      assert.equal(profiles.get(OLD)?.updatedMs, T0, 'nothing is marked alive when nothing expires');
+      assert.equal(service.expireIdle(), 0);
+      assert.equal(service.count(), 1);
+      assert.notEqual(profiles.get(OLD), undefined);
+      assert.equal(await metricValue(registry, 'vigil_collector_baseline_profiles_expired_total'), 0);
+    });
+
+    it('refuses a negative max_idle', () => {
+      assert.throws(() => start({ maxIdleMs: -1 }), /maxIdleMs must be a non-negative integer, got -1/);
+    });
+
+    it('runs a pass at start, in slices, with its timers', async () => {
+      const keys = Array.from({ length: 300 }, (_, i) => keyFor(`w${String(i).padStart(3, '0')}`));
+      const seed = start({ maxIdleMs: DAY, maxProfiles: 1000 });
+      for (const key of keys) seed.acceptDelta('node-a', deltaOf(key, '/bin/app'));
+      seed.stop();
+      clock.now = T0 + 2 * DAY;
+      const reg = new Registry();
+      const service = createBaselineService({
+        store: profiles,
+        link: ingest,
+        registry: reg,
+        logger,
+        now: () => clock.now,
+        limits: { maxIdleMs: DAY, maxProfiles: 1000 },
+      });
+      services.push(service);
+      assert.equal(service.count(), 300, 'the pass does not run inside the constructor');
+      await eventually(() => profiles.count() === 0, 'the start-up pass');
+      assert.equal(service.count(), 0);
+      assert.equal(await metricValue(reg, 'vigil_collector_baseline_profiles_expired_total'), 300);
+      await eventually(
+        () => logs.some((l) => l['msg'] === 'idle profiles expired' && l['expired'] === 300),
+        'the pass log line',
+      );
+    });
+  });
 });

@@ -32,6 +32,10 @@
  *   burst does not hold up alert ingest on the same event loop. Stopping merges what is queued
  *   for up to 2 s and refuses the rest (reason `stopped`).
  * - Decoded profiles are cached (LRU, `cacheSize`); the database is the truth.
+ * - Profiles expire: one not updated for `maxIdleMs` (no delta, changed or not, and no edit) is
+ *   deleted by a pass that runs at start and every `expireIntervalMs`, in slices of about 20 ms.
+ *   A delta that changes nothing still marks its profile alive (a write at most once per
+ *   min(`maxIdleMs` / 10, 1 h) per key). A later delta for an expired key starts it afresh.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import {
@@ -89,6 +93,10 @@ export interface BaselineLimits {
   readonly maxQueuedDeltas?: number;
   /** Bytes of deltas waiting to be merged; more are refused (`queue-full`). Default 64 MiB. */
   readonly maxQueuedBytes?: number;
+  /** A profile not updated for this long is deleted; 0 keeps profiles for ever. Default 30 days. */
+  readonly maxIdleMs?: number;
+  /** How often idle profiles are looked for (and once at start). Default 10 minutes. */
+  readonly expireIntervalMs?: number;
 }
 
 /** The defaults of {@link BaselineLimits}. */
@@ -105,6 +113,8 @@ export const DEFAULT_BASELINE_LIMITS: Required<BaselineLimits> = Object.freeze({
   cacheSize: 1000,
   maxQueuedDeltas: 10_000,
   maxQueuedBytes: 64 * 1024 * 1024,
+  maxIdleMs: 30 * 24 * 3600 * 1000,
+  expireIntervalMs: 10 * 60 * 1000,
 });
 
 /** The Hello capability of agents that learn baselines and take merged profiles. */
@@ -116,6 +126,10 @@ const DRAIN_SLICE_MS = 10;
 const FLUSH_SLICE_MS = 20;
 /** Profiles written per transaction while flushing in slices. */
 const FLUSH_BATCH = 4;
+/** Longest stretch an expiry pass holds the event loop before yielding. */
+const EXPIRE_SLICE_MS = 20;
+/** Idle profiles looked at per query while expiring. */
+const EXPIRE_BATCH = 64;
 /** How long stopping may spend merging what is still queued. */
 const STOP_DRAIN_MS = 2000;
 
@@ -191,6 +205,11 @@ export interface BaselineService {
   flush(): void;
   /** Profiles stored (including those not yet written). */
   count(): number;
+  /**
+   * Deletes every profile not updated for `maxIdleMs` now, in one go, and returns how many
+   * (0 when expiry is off). The timer runs the same pass in slices.
+   */
+  expireIdle(): number;
   /** Stops the timer and writes what is pending. Idempotent. */
   stop(): void;
 }
@@ -235,8 +254,10 @@ function errText(err: unknown): string {
 function resolveLimits(limits: BaselineLimits | undefined): Required<BaselineLimits> {
   const merged = { ...DEFAULT_BASELINE_LIMITS, ...limits };
   for (const [key, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new Error(`baseline limits: ${key} must be a positive integer, got ${String(value)}`);
+    const zeroAllowed = key === 'maxIdleMs'; // 0: profiles never expire
+    if (!Number.isSafeInteger(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+      const what = zeroAllowed ? 'a non-negative' : 'a positive';
+      throw new Error(`baseline limits: ${key} must be ${what} integer, got ${String(value)}`);
     }
   }
   return merged;
@@ -315,6 +336,11 @@ export function createBaselineService(options: BaselineServiceOptions): Baseline
     name: 'vigil_collector_baseline_edits_total',
     help: 'Operator edits of profiles, by action.',
     labelNames: ['action'],
+    registers: [options.registry],
+  });
+  const expiredTotal = new Counter({
+    name: 'vigil_collector_baseline_profiles_expired_total',
+    help: 'Profiles deleted because no delta or edit updated them for baselines.max_idle.',
     registers: [options.registry],
   });
   new Gauge({
@@ -432,6 +458,24 @@ export function createBaselineService(options: BaselineServiceOptions): Baseline
     if (pending.size >= limits.maxPendingWrites) flushDue = true;
   };
 
+  /**
+   * When an unchanged delta last marked each key alive, oldest first. Bounded: cleared when it
+   * outgrows `maxProfiles` (the next marks are then written again, once).
+   */
+  const markedAt = new Map<string, number>();
+  const markIntervalMs = Math.max(1, Math.min(Math.floor(limits.maxIdleMs / 10), 3_600_000));
+  /** A delta that changed nothing still shows the workload alive: moves its update time on. */
+  const markAlive = (key: string): void => {
+    if (limits.maxIdleMs === 0 || pending.has(key)) return; // a pending write stamps it anyway
+    const t = now();
+    const at = markedAt.get(key);
+    if (at !== undefined && t - at < markIntervalMs) return;
+    store.touch(key, t);
+    markedAt.delete(key);
+    markedAt.set(key, t);
+    if (markedAt.size > limits.maxProfiles) markedAt.clear();
+  };
+
   const mergeDelta = (node: string, delta: BaselineDelta): DeltaOutcome => {
     const key = delta.workloadKey;
     if (key === '' || key.length > MAX_KEY_LENGTH) {
@@ -474,6 +518,7 @@ export function createBaselineService(options: BaselineServiceOptions): Baseline
     const merged = mergeProfiles(current?.profile ?? emptyProfile(key), incoming);
     const encoded = encodeProfile(merged);
     if (current !== undefined && sameBytes(encoded, current.encoded)) {
+      markAlive(key);
       deltasReceived.inc({ result: 'unchanged' });
       return { result: 'unchanged' };
     }
@@ -647,9 +692,74 @@ export function createBaselineService(options: BaselineServiceOptions): Baseline
     }
   });
 
+  // Idle profiles expire: a pass walks the table oldest first, in slices, skipping profiles
+  // with a write pending (they were just updated).
+  let expiry: { cutoffMs: number; after: RecentCursor | undefined; expired: number } | undefined;
+  let expirySlice: NodeJS.Immediate | undefined;
+  const finishExpiry = (): number => {
+    const expired = expiry?.expired ?? 0;
+    expiry = undefined;
+    const fields = { expired, profiles: stored, maxIdleMs: limits.maxIdleMs };
+    if (expired > 0) log.info('idle profiles expired', fields);
+    else log.debug('idle profiles expired', fields);
+    return expired;
+  };
+  /** Expires idle profiles for about `budgetMs`; true when the pass is over. */
+  const expireSome = (budgetMs: number): boolean => {
+    const pass = expiry;
+    if (pass === undefined) return true;
+    const until = performance.now() + budgetMs;
+    do {
+      const rows = store.idle(pass.cutoffMs, pass.after, EXPIRE_BATCH);
+      const last = rows.at(-1);
+      if (last === undefined) return true;
+      pass.after = last;
+      const gone = store.remove(
+        rows.filter((r) => !pending.has(r.key)).map((r) => r.key),
+        pass.cutoffMs,
+      );
+      for (const key of gone) {
+        cache.delete(key);
+        toSend.delete(key);
+        lastSent.delete(key);
+        markedAt.delete(key);
+      }
+      stored -= gone.length;
+      pass.expired += gone.length;
+      expiredTotal.inc(gone.length);
+    } while (performance.now() < until);
+    return false;
+  };
+  const startExpiry = (): void => {
+    if (stopped || expiry !== undefined || limits.maxIdleMs === 0) return;
+    expiry = { cutoffMs: now() - limits.maxIdleMs, after: undefined, expired: 0 };
+    const slice = (): void => {
+      expirySlice = undefined;
+      if (stopped) {
+        expiry = undefined;
+        return;
+      }
+      try {
+        if (expireSome(EXPIRE_SLICE_MS)) finishExpiry();
+        else expirySlice = setImmediate(slice).unref();
+      } catch (err) {
+        expiry = undefined;
+        log.error('expiring idle profiles failed; will retry at the next pass', { err });
+      }
+    };
+    slice();
+  };
+
   const timer = options.timers === false ? undefined : setInterval(tick, limits.tickMs);
   timer?.unref();
-  log.info('baselines ready', { profiles: stored, maxProfiles: limits.maxProfiles });
+  const runExpiry = options.timers !== false && limits.maxIdleMs > 0;
+  const expiryTimer = runExpiry ? setInterval(startExpiry, limits.expireIntervalMs).unref() : undefined;
+  const expiryAtStart = runExpiry ? setTimeout(startExpiry, 0).unref() : undefined;
+  log.info('baselines ready', {
+    profiles: stored,
+    maxProfiles: limits.maxProfiles,
+    maxIdleMs: limits.maxIdleMs,
+  });
 
   const apply = (p: Profile, e: ProfileEdit, ctx: EditContext): Profile => {
     switch (e.action) {
@@ -715,10 +825,25 @@ export function createBaselineService(options: BaselineServiceOptions): Baseline
     tick,
     flush,
     count: () => stored,
+    expireIdle() {
+      if (limits.maxIdleMs === 0) return 0;
+      if (expirySlice !== undefined) clearImmediate(expirySlice);
+      expirySlice = undefined;
+      // A pass under way starts over with the current cutoff.
+      expiry = { cutoffMs: now() - limits.maxIdleMs, after: undefined, expired: 0 };
+      while (!expireSome(EXPIRE_SLICE_MS)) {
+        // on until done
+      }
+      return finishExpiry();
+    },
     stop() {
       if (stopped) return;
       stopped = true;
       if (timer !== undefined) clearInterval(timer);
+      if (expiryTimer !== undefined) clearInterval(expiryTimer);
+      if (expiryAtStart !== undefined) clearTimeout(expiryAtStart);
+      if (expirySlice !== undefined) clearImmediate(expirySlice);
+      expiry = undefined;
       // What is queued is merged, for a bounded time; what is left then is refused.
       drain(performance.now() + STOP_DRAIN_MS);
       for (let next = takeQueued(); next !== undefined; next = takeQueued()) {

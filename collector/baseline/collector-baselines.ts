@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/log.js';
 import type { Route } from '../api/router.js';
 import type { CollectorConfig } from '../config.js';
+import type { AuditEntry } from '../response/audit-log.js';
 import type { CollectorDatabase } from '../store/database.js';
 import { createBaselineService, type BaselineLink, type BaselineService } from './baseline-service.js';
 import { profileRoutes } from './profile-routes.js';
@@ -32,6 +33,8 @@ export function startCollectorBaselines(options: {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Records operators' profile edits in the audit log (may be bound after this returns). */
+  readonly audit?: (entry: AuditEntry) => void;
 }): CollectorBaselines {
   const { config } = options;
   const service = createBaselineService({
@@ -46,7 +49,11 @@ export function startCollectorBaselines(options: {
       pushIntervalMs: Math.max(1, Math.round(config.baselines.push_interval)),
       maxProfileBytes: Math.max(1, config.grpc.max_message_bytes - MESSAGE_OVERHEAD_BYTES),
       maxDeltaBytes: Math.max(1, config.grpc.max_message_bytes - MESSAGE_OVERHEAD_BYTES),
+      maxIdleMs: Math.round(config.baselines.max_idle),
     },
   });
-  return { service, routes: profileRoutes(service) };
+  return {
+    service,
+    routes: profileRoutes(service, { ...(options.audit !== undefined && { audit: options.audit }) }),
+  };
 }

@@ -12,12 +12,16 @@ import {
 import { createLogger } from '../../core/log.js';
 import { createTestPki } from '../../test/support/link-pki.js';
 import { startTestApi, type TestApi } from '../api/api-harness.test.js';
+import { loadCollectorConfig } from '../config.js';
 import { startIngestServer, type IngestServer } from '../ingest/ingest-server.js';
 import { openCollectorDatabase, type CollectorDatabase } from '../store/database.js';
+import type { AuditRecord } from '../response/audit-log.js';
+import { startResponseHarness, type ResponseHarness } from '../response/response-harness.test.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { CollectorStore } from '../store/store.js';
 import { keyFor, observed, observedBytes } from './baseline-harness.test.js';
 import { createBaselineService, type BaselineService } from './baseline-service.js';
+import { startCollectorBaselines, type CollectorBaselines } from './collector-baselines.js';
 import { profileRoutes } from './profile-routes.js';
 import { openProfileStore, type ProfileStore } from './profile-store.js';
 
@@ -263,5 +267,96 @@ describe('profiles API', function () {
       (listed.body['profiles'] as ProfileSummary[]).map((p) => p.key),
       [WEB],
     );
+  });
+});
+
+describe('profiles API: edits in the audit log', function () {
+  this.timeout(30_000);
+  let h: ResponseHarness;
+  let baselines: CollectorBaselines;
+  let t: TestApi;
+
+  before(async () => {
+    h = await startResponseHarness();
+    // Wired as the collector wires it: the audit callback bound to the response's log.
+    baselines = startCollectorBaselines({
+      config: loadCollectorConfig(undefined, {}, undefined),
+      database: h.db,
+      link: h.ingest,
+      registry: new Registry(),
+      logger: createLogger({ write: () => undefined, now: () => h.clock.now }),
+      now: () => h.clock.now,
+      audit: (entry) => h.response.audit.append(entry),
+    });
+    t = await startTestApi({ routes: [...baselines.routes, ...h.response.routes] });
+    baselines.service.acceptDelta('node-a', {
+      workloadKey: WEB,
+      delta: observedBytes(WEB, 'node-a', [['exec', '/usr/bin/app']]),
+    });
+  });
+  after(async () => {
+    await t.close();
+    baselines.service.stop();
+    await h.close();
+  });
+
+  async function call(
+    method: string,
+    path: string,
+    token: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${t.base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  }
+  const at = (key: string, suffix: string): string => `/api/v1/profiles/${encodeURIComponent(key)}${suffix}`;
+
+  it('records each edit that succeeded, with its actor, key and item, and the chain verifies', async () => {
+    const item = { kind: 'listen', value: 'tcp 8080' };
+    assert.equal((await call('POST', at(WEB, '/lock'), t.token.responder)).status, 200);
+    assert.equal(
+      (await call('POST', at(WEB, '/items'), t.token.admin, { action: 'add', ...item })).status,
+      200,
+    );
+    assert.equal(
+      (await call('POST', at(WEB, '/items'), t.token.responder, { action: 'remove', ...item })).status,
+      200,
+    );
+    assert.equal((await call('POST', at(WEB, '/reopen'), t.token.responder)).status, 200);
+    // Refused edits record nothing: an unknown key, a bad body, a viewer.
+    assert.equal((await call('POST', at(keyFor('nobody'), '/lock'), t.token.responder)).status, 404);
+    assert.equal(
+      (await call('POST', at(WEB, '/items'), t.token.responder, { action: 'add', kind: 'nope', value: 'x' }))
+        .status,
+      400,
+    );
+    assert.equal((await call('POST', at(WEB, '/lock'), t.token.viewer)).status, 403);
+
+    const page = await call('GET', '/api/v1/audit', t.token.viewer);
+    assert.equal(page.status, 200);
+    const records = page.body['records'] as AuditRecord[];
+    assert.deepEqual(
+      records.map((r) => [r.action, r.actor, r.namespace, r.detail]),
+      [
+        ['profile.reopen', 'token:responder-token', 'shop', { key: WEB }],
+        ['profile.item.remove', 'token:responder-token', 'shop', { key: WEB, item }],
+        ['profile.item.add', 'token:admin-token', 'shop', { key: WEB, item }],
+        ['profile.lock', 'token:responder-token', 'shop', { key: WEB }],
+      ],
+    );
+    assert.ok(records.every((r) => r.quarantineId === null && r.pod === null));
+    const verified = await call('GET', '/api/v1/audit/verify', t.token.viewer);
+    assert.equal(verified.status, 200);
+    assert.equal(verified.body['ok'], true);
+    assert.equal(verified.body['records'], 4);
+    assert.equal(verified.body['headHash'], records[0]?.hash);
   });
 });

@@ -9,10 +9,15 @@
  * - `POST /api/v1/profiles/:key/reopen` → the summary (learning again)
  * - `POST /api/v1/profiles/:key/lock` → the summary (locked)
  * - `POST /api/v1/profiles/:key/items` body `{ action: 'add'|'remove', kind, value }` → the summary
+ *
+ * Each edit that succeeds is recorded in the audit log (when one is given): action
+ * `profile.lock`, `profile.reopen`, `profile.item.add` or `profile.item.remove`, actor
+ * `token:<name>`, detail `{ key, item? }`. A refused edit records nothing.
  */
 import { MAX_VALUE_LENGTH, PROFILE_ITEM_KINDS, type ProfileItemKind } from '../../core/baseline/profile.js';
 import { ApiError, badParameter } from '../api/api-error.js';
 import type { ApiRequest, Route } from '../api/router.js';
+import type { AuditEntry } from '../response/audit-log.js';
 import type { BaselineService, ProfileEdit } from './baseline-service.js';
 
 /** Most profiles one list answer holds (and its `limit`'s maximum). */
@@ -81,15 +86,33 @@ function parseLimit(text: string | null): number | undefined {
   return Number(text);
 }
 
+/** The audit-log action of an edit. */
+function auditAction(e: ProfileEdit): string {
+  return e.action === 'add' || e.action === 'remove' ? `profile.item.${e.action}` : `profile.${e.action}`;
+}
+
+/** Options of {@link profileRoutes}. */
+export interface ProfileRouteOptions {
+  /** Appends to the audit log (`AuditLog.append`); called after each edit that succeeded. */
+  readonly audit?: (entry: AuditEntry) => void;
+}
+
 /** The profile routes, over `baselines`. */
-export function profileRoutes(baselines: BaselineService): Route[] {
+export function profileRoutes(baselines: BaselineService, options: ProfileRouteOptions = {}): Route[] {
   const edit = (req: ApiRequest, e: ProfileEdit): { body: unknown } => {
     const key = keyOf(req);
-    const outcome = baselines.edit(key, e, actorOf(req));
+    const actor = actorOf(req);
+    const outcome = baselines.edit(key, e, actor);
     if (!outcome.ok) {
       if (outcome.reason === 'not-found') throw new ApiError(404, `no profile with key '${key}'`);
       throw new ApiError(400, outcome.detail);
     }
+    options.audit?.({
+      actor: `token:${actor}`,
+      action: auditAction(e),
+      namespace: outcome.summary.namespace,
+      detail: { key, ...('item' in e && { item: { kind: e.item.kind, value: e.item.value } }) },
+    });
     return { body: outcome.summary };
   };
   return [

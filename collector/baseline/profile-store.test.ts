@@ -111,4 +111,34 @@ describe('profile store (SQLite)', () => {
     }
     assert.deepEqual(seen, ['new', 'mid', 'old-2', 'old-1']);
   });
+
+  it('walks idle profiles oldest first, deletes only those still idle, and touches without a new version', () => {
+    const store = openProfileStore({ database: db });
+    store.write([write('b', 'shop', 'learning', [1]), write('a', 'shop', 'learning', [2])], 1000);
+    store.write([write('c', 'shop', 'learning', [3])], 2000);
+    store.write([write('d', 'shop', 'learning', [4])], 5000);
+    assert.deepEqual(store.idle(3000, undefined, 10), [
+      { key: 'a', updatedMs: 1000 },
+      { key: 'b', updatedMs: 1000 },
+      { key: 'c', updatedMs: 2000 },
+    ]);
+    assert.deepEqual(store.idle(3000, { key: 'a', updatedMs: 1000 }, 1), [{ key: 'b', updatedMs: 1000 }]);
+    store.touch('a', 4000);
+    store.touch('d', 4000); // never moves back
+    assert.deepEqual(store.get('a'), {
+      key: 'a',
+      profile: Uint8Array.from([2]),
+      updatedMs: 4000,
+      version: 1,
+    });
+    assert.equal(store.get('d')?.updatedMs, 5000);
+    // 'a' was touched after the walk saw it: it is not idle any more and stays.
+    assert.deepEqual(store.remove(['a', 'b', 'c', 'missing'], 3000), ['b', 'c']);
+    assert.deepEqual(store.remove([], 3000), []);
+    assert.deepEqual(
+      store.recent(undefined, 10).map((p) => p.key),
+      ['d', 'a'],
+    );
+    assert.equal(store.count(), 2);
+  });
 });

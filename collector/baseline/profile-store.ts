@@ -70,6 +70,21 @@ export interface ProfileStore {
    * when undefined): how an agent that just connected is brought up to date, page by page.
    */
   recent(after: RecentCursor | undefined, limit: number): StoredProfile[];
+  /**
+   * Profiles last updated before `beforeMs`, oldest first (by update time, then key), starting
+   * after `after`: how the idle-profile expiry walks the table, page by page.
+   */
+  idle(beforeMs: number, after: RecentCursor | undefined, limit: number): RecentCursor[];
+  /**
+   * Deletes those of `keys` still last updated before `beforeMs` (one transaction); returns
+   * the keys deleted.
+   */
+  remove(keys: readonly string[], beforeMs: number): string[];
+  /**
+   * Sets `key`'s update time to `nowMs` when it is older, without changing the profile or its
+   * version (a delta that changed nothing still shows the workload is alive).
+   */
+  touch(key: string, nowMs: number): void;
 }
 
 const SCHEMA_STEPS: readonly string[] = [
@@ -134,6 +149,19 @@ export function openProfileStore(options: { readonly database: CollectorDatabase
     `SELECT key, profile, updated_ms, version FROM baseline_profiles
      WHERE (updated_ms, key) < (?, ?) ORDER BY updated_ms DESC, key DESC LIMIT ?`,
   );
+  const idleFirst = db.prepare(
+    `SELECT key, updated_ms FROM baseline_profiles WHERE updated_ms < ?
+     ORDER BY updated_ms, key LIMIT ?`,
+  );
+  const idleAfter = db.prepare(
+    `SELECT key, updated_ms FROM baseline_profiles WHERE updated_ms < ? AND (updated_ms, key) > (?, ?)
+     ORDER BY updated_ms, key LIMIT ?`,
+  );
+  const removeIdle = db.prepare('DELETE FROM baseline_profiles WHERE key = ? AND updated_ms < ?');
+  const touchOne = db.prepare('UPDATE baseline_profiles SET updated_ms = ? WHERE key = ? AND updated_ms < ?');
+  const removeAll = db.transaction((keys: readonly string[], beforeMs: number): string[] =>
+    keys.filter((key) => removeIdle.run(key, beforeMs).changes > 0),
+  );
   const writeAll = db.transaction((writes: readonly ProfileWrite[], nowMs: number) => {
     for (const w of writes) {
       upsert.run({
@@ -190,6 +218,20 @@ export function openProfileStore(options: { readonly database: CollectorDatabase
         after === undefined ? recentFirst.all(limit) : recentAfter.all(after.updatedMs, after.key, limit)
       ) as ProfileRow[];
       return rows.map(toStored);
+    },
+    idle(beforeMs, after, limit) {
+      const rows = (
+        after === undefined
+          ? idleFirst.all(beforeMs, limit)
+          : idleAfter.all(beforeMs, after.updatedMs, after.key, limit)
+      ) as { key: string; updated_ms: number }[];
+      return rows.map((r) => ({ key: r.key, updatedMs: r.updated_ms }));
+    },
+    remove(keys, beforeMs) {
+      return keys.length === 0 ? [] : removeAll(keys, beforeMs);
+    },
+    touch(key, nowMs) {
+      touchOne.run(nowMs, key, nowMs);
     },
   };
 }

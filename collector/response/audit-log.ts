@@ -1,6 +1,7 @@
 /**
- * The response audit log: every quarantine and release, manual or automatic, and every decision
- * a response policy took, one record per step, in the collector's database (table `audit_log`).
+ * The response audit log: every quarantine and release, manual or automatic, every decision a
+ * response policy took, and every operator edit of a learnt profile (`profile.*` actions), one
+ * record per step, in the collector's database (table `audit_log`).
  *
  * Append-only and tamper-evident. SQLite triggers refuse UPDATE and DELETE on the table, and each
  * record carries the hash of the one before it: `hash = sha256(canonical(record without hash))`,
@@ -11,7 +12,8 @@
  * copy the newest hash elsewhere — `vigil audit list --json` prints it — to pin it.)
  *
  * The log is never pruned: pruning would break the chain. Its records come from quarantines and
- * releases (rare by nature) and from policy decisions, which the policies' rate limits bound.
+ * releases (rare by nature), from operators' profile edits, and from policy decisions, which the
+ * policies' rate limits bound.
  */
 import { createHash } from 'node:crypto';
 import { migrateSchema, type CollectorDatabase } from '../store/database.js';
@@ -23,7 +25,7 @@ export interface AuditRecord {
   readonly timeMs: number;
   /** `token:<name>` for API callers, `policy:<name>` for response policies, `collector` for the collector's own steps. */
   readonly actor: string;
-  /** `quarantine.requested`, `quarantine.kubernetes`, `quarantine.node`, `quarantine.applied`, `release.*`, `policy.*`. */
+  /** `quarantine.requested`, `quarantine.kubernetes`, `quarantine.node`, `quarantine.applied`, `release.*`, `policy.*`, `profile.*`. */
   readonly action: string;
   readonly quarantineId: string | null;
   readonly alertId: string | null;
