@@ -11,7 +11,8 @@ function topUsage(): string {
   return [
     'Usage: vigil COMMAND [ARGS...]',
     '',
-    'Runtime security for Kubernetes: Falco-compatible rules over node events.',
+    'Runtime security for Kubernetes: Falco-compatible rules and learned baselines over node events,\n' +
+      'alerts to a central collector, and pod quarantine.',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
