@@ -526,6 +526,7 @@ describe('the SOC console in Chromium', function () {
     );
     await page.keyboard.press('t');
     assert.equal(await page.evaluate('document.documentElement.dataset.theme'), 'dark');
+    assert.equal(await page.evaluate('getComputedStyle(document.body).backgroundColor'), 'rgb(15, 18, 23)');
   });
 
   it('shows a viewer no quarantine or release buttons', async function () {

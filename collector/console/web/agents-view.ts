@@ -3,7 +3,7 @@ import { describeError } from './api.js';
 import type { ConsoleContext, View } from './context.js';
 import { h, replace } from './dom.js';
 import { ago, bytes, dateTime } from './format.js';
-import { moveInTable, rememberSelection } from './list-keys.js';
+import { refreshingTable, rememberSelection } from './list-keys.js';
 import { stateBadge } from './quarantine-actions.js';
 import type { Agent } from './types.js';
 
@@ -46,7 +46,6 @@ export function createAgentsView(ctx: ConsoleContext): View {
       ),
     ),
   );
-  let timer: number | undefined;
 
   async function load(): Promise<void> {
     try {
@@ -98,20 +97,6 @@ export function createAgentsView(ctx: ConsoleContext): View {
 
   return {
     el,
-    show() {
-      void load();
-      window.clearInterval(timer);
-      timer = window.setInterval(() => void load(), REFRESH_MS);
-    },
-    hide() {
-      window.clearInterval(timer);
-    },
-    key(e) {
-      if (e.key === 'r') {
-        void load();
-        return true;
-      }
-      return moveInTable(tbody, e.key);
-    },
+    ...refreshingTable(tbody, load, REFRESH_MS),
   };
 }

@@ -48,3 +48,32 @@ export function rememberSelection(tbody: HTMLElement): () => void {
     if (focused) row.focus({ preventScroll: true });
   };
 }
+
+/**
+ * The life cycle of a table page that reloads itself: load on show and every `refreshMs` while
+ * shown, stop when hidden, `r` reloads, j/k/Enter move in `tbody`.
+ */
+export function refreshingTable(
+  tbody: HTMLElement,
+  load: () => Promise<void>,
+  refreshMs: number,
+): { show(): void; hide(): void; key(e: KeyboardEvent): boolean } {
+  let timer: number | undefined;
+  return {
+    show() {
+      void load();
+      window.clearInterval(timer);
+      timer = window.setInterval(() => void load(), refreshMs);
+    },
+    hide() {
+      window.clearInterval(timer);
+    },
+    key(e) {
+      if (e.key === 'r') {
+        void load();
+        return true;
+      }
+      return moveInTable(tbody, e.key);
+    },
+  };
+}

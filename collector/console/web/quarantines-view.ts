@@ -7,7 +7,7 @@ import { ApiFailure, describeError } from './api.js';
 import type { ConsoleContext, View } from './context.js';
 import { h, replace } from './dom.js';
 import { dateTime } from './format.js';
-import { moveInTable, rememberSelection } from './list-keys.js';
+import { refreshingTable, rememberSelection } from './list-keys.js';
 import { quarantineFlow, releaseFlow, stateBadge } from './quarantine-actions.js';
 import type { LayerState, Quarantine } from './types.js';
 
@@ -71,7 +71,6 @@ export function createQuarantinesView(ctx: ConsoleContext): View {
       ),
     ),
   );
-  let timer: number | undefined;
 
   async function load(): Promise<void> {
     try {
@@ -158,21 +157,7 @@ export function createQuarantinesView(ctx: ConsoleContext): View {
 
   return {
     el,
-    show() {
-      void load();
-      window.clearInterval(timer);
-      timer = window.setInterval(() => void load(), REFRESH_MS);
-    },
-    hide() {
-      window.clearInterval(timer);
-    },
-    key(e) {
-      if (e.key === 'r') {
-        void load();
-        return true;
-      }
-      return moveInTable(tbody, e.key);
-    },
+    ...refreshingTable(tbody, load, REFRESH_MS),
     focusSearch() {
       state.focus();
     },
