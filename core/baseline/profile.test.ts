@@ -6,10 +6,14 @@ import {
   emptyProfile,
   encodeProfile,
   lockProfile,
+  itemKey,
   MAX_ITEMS_PER_KIND,
+  MAX_NAME_LENGTH,
+  MAX_TRIMMED_HASHES,
   mergeProfiles,
   observationDelta,
   observedMs,
+  profileDelta,
   profileHas,
   profileKeyOf,
   profileStatus,
@@ -18,6 +22,7 @@ import {
   summarizeProfile,
   ProfileDecodeError,
   PROFILE_ITEM_KINDS,
+  trimmedValueHash,
   type Profile,
   type ProfileItemKind,
 } from './profile.js';
@@ -278,4 +283,284 @@ describe('profiles (CRDT)', () => {
       assert.deepEqual(encodeProfile(decodeProfile(encodeProfile(merged))), encodeProfile(back));
     }
   });
+
+  it('counts what a full kind drops, the same in any order and grouping (property)', function () {
+    this.timeout(60_000);
+    const value = (i: number): string => `/opt/bin/t${String(i).padStart(5, '0')}`;
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = rng(seed);
+      // Distinct values overall: just over the cap (an exact count) or far over it (an estimate).
+      const universe = MAX_ITEMS_PER_KIND + (seed % 3 === 0 ? 1500 : 1 + Math.floor(r() * 240));
+      const changes: Profile[] = [];
+      const seen = new Set<number>();
+      for (let c = 0; c < 5; c++) {
+        const items: [ProfileItemKind, string, number][] = [];
+        const n = 200 + Math.floor(r() * 600);
+        for (let i = 0; i < n; i++) {
+          const v = Math.floor(r() * universe);
+          seen.add(v);
+          items.push(['exec', value(v), 1 + Math.floor(r() * 50)]);
+        }
+        changes.push(delta(pick(r, ['node-a', 'node-b']), 10, items));
+      }
+      if (r() < 0.5) {
+        // An operator's add of a small value pushes the largest one out: counted too.
+        const base = changes.reduce(mergeProfiles);
+        changes.push(addItem(base, { kind: 'exec', value: '/a' }, { actor: 'alice', nowMs: 60 }));
+        seen.add(-1);
+      }
+      const reference = hex(encodeProfile(changes.reduce(mergeProfiles)));
+      for (let trial = 0; trial < 3; trial++) {
+        assert.equal(hex(encodeProfile(mergeTree(r, shuffle(r, changes)))), reference, `seed ${seed}`);
+      }
+      const merged = decodeProfile(Buffer.from(reference, 'hex'));
+      assert.equal(hex(encodeProfile(mergeProfiles(merged, pick(r, changes)))), reference, 'idempotent');
+      const s = summarizeProfile(merged);
+      const dropped = Math.max(0, seen.size - MAX_ITEMS_PER_KIND);
+      assert.equal(s.itemCounts.exec, Math.min(seen.size, MAX_ITEMS_PER_KIND));
+      if (dropped < MAX_TRIMMED_HASHES) {
+        assert.equal(s.trimmed.exec, dropped, `seed ${seed}: exact below ${MAX_TRIMMED_HASHES}`);
+        assert.deepEqual(s.trimmedEstimated, []);
+      } else {
+        assert.deepEqual(s.trimmedEstimated, ['exec']);
+        const error = Math.abs(s.trimmed.exec - dropped) / dropped;
+        assert.ok(error < 0.25, `seed ${seed}: estimated ${s.trimmed.exec} of ${dropped}`);
+      }
+      assert.equal(s.trimmed.connect, 0);
+    }
+  });
+
+  it('keeps the trimmed hashes a function of the dropped values', () => {
+    const many = (from: number, n: number): Profile =>
+      delta(
+        'node-a',
+        1,
+        Array.from(
+          { length: n },
+          (_, i) => ['user', `u${String(from + i).padStart(5, '0')}`, 1] as [ProfileItemKind, string, number],
+        ),
+      );
+    const m = mergeProfiles(many(0, MAX_ITEMS_PER_KIND), many(MAX_ITEMS_PER_KIND - 3, 5));
+    const expected = ['u01000', 'u01001'].map(trimmedValueHash).sort((a, b) => a - b);
+    assert.deepEqual(m.trimmed.get('user'), expected);
+    assert.equal(summarizeProfile(m).trimmed.user, 2);
+    assert.equal(trimmedValueHash(''), 0x811c9dc5, 'FNV-1a offset basis');
+    assert.equal(trimmedValueHash('a'), 0xe40c292c, 'FNV-1a of "a"');
+  });
+
+  it('encodes byte for byte as a plain TextEncoder-per-string encoder does (random profiles)', () => {
+    const names = [
+      'node-a',
+      'ip-10-0-1-2.ec2.internal',
+      'nœud-é',
+      'узел',
+      '节点',
+      'n\u{1F600}x',
+      'lone\ud800',
+    ];
+    const values = ['/bin/sh', '/usr/bin/café', '/tmp/日本/*', '/x/\u{1F680}', `/${'a'.repeat(300)}é`];
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = rng(seed);
+      const states: Profile[] = [emptyProfile(`ns/Deployment/${pick(r, names)}/c|img:${seed}`)];
+      for (let i = 0; i < 10; i++) {
+        const base = pick(r, states);
+        const node = pick(r, names);
+        const ctx = { actor: `agent:${pick(r, names)}`, nowMs: 1000 + Math.floor(r() * 2 ** 40) };
+        const kind = pick(r, PROFILE_ITEM_KINDS);
+        const v = `${pick(r, values)}${Math.floor(r() * 5)}`;
+        const c = Math.floor(r() * 5);
+        states.push(
+          c === 0
+            ? addItem(base, { kind, value: v }, ctx)
+            : c === 1
+              ? lockProfile(base, ctx)
+              : observationDelta(
+                  base,
+                  node,
+                  Math.floor(r() * 2 ** 45),
+                  [{ kind, value: v, firstSeenMs: ctx.nowMs, lastSeenMs: ctx.nowMs + 5 }],
+                  Math.floor(r() * 3),
+                ),
+        );
+      }
+      let p = states.reduce(mergeProfiles);
+      if (seed % 10 === 0) {
+        p = {
+          ...p,
+          trimmed: new Map([
+            ['exec', [0, 1, 2 ** 32 - 1]],
+            ['listen', [7]],
+          ]),
+        };
+      }
+      assert.equal(hex(encodeProfile(p)), hex(plainEncode(p, p.trimmed.size > 0 ? 2 : 1)), `seed ${seed}`);
+      assert.equal(hex(encodeProfile(decodeProfile(encodeProfile(p)))), hex(encodeProfile(p)));
+    }
+  });
+
+  it('writes version 1 unless something was trimmed, so that the version before reads it', () => {
+    let p = delta('node-a', 5000, [
+      ['exec', '/usr/bin/curl', 10],
+      ['connect', 'tcp 10.0.0.1:443', 12],
+    ]);
+    p = lockProfile(addItem(p, { kind: 'listen', value: 'tcp 8080' }, { actor: 'alice', nowMs: 20 }), {
+      actor: 'agent:node-a',
+      nowMs: 30,
+    });
+    const v1 = plainEncode(p, 1);
+    assert.equal(v1[4], 1);
+    assert.equal(hex(encodeProfile(p)), hex(v1), 'nothing trimmed: version 1, as before');
+    assert.equal(decodeProfile(v1).trimmed.size, 0);
+    // A version 2 form with an empty trimmed section reads as the same profile.
+    const v2 = plainEncode(p, 2);
+    assert.equal(v2[4], 2);
+    assert.equal(hex(encodeProfile(decodeProfile(v2))), hex(v1));
+    // Something trimmed: version 2.
+    const trimmed: Profile = { ...p, trimmed: new Map([['exec', [42]]]) };
+    assert.equal(encodeProfile(trimmed)[4], 2);
+    assert.deepEqual(decodeProfile(encodeProfile(trimmed)).trimmed.get('exec'), [42]);
+  });
+
+  it('rejects bad trimmed counts with a ProfileDecodeError', () => {
+    const p = {
+      ...delta('node-a', 1, [['exec', '/bin/sh', 1]]),
+      trimmed: new Map([['exec', [5, 9]]]),
+    } as Profile;
+    const good = encodeProfile(p);
+    assert.equal(hex(encodeProfile(decodeProfile(good))), hex(good));
+    // The trimmed section follows the two empty-or-one-entry counters; find it by re-encoding.
+    const at = hex(good).indexOf(hex(Uint8Array.from([1, 0, 2, 5, 4])));
+    assert.ok(at > 0 && at % 2 === 0);
+    const i = at / 2;
+    const cases: [number, number, RegExp][] = [
+      [i + 1, 9, /trimmed: unknown kind 9/],
+      [i + 2, 0, /no hashes/],
+      [i + 4, 0, /not ascending/],
+    ];
+    for (const [offset, byte, message] of cases) {
+      const bad = Uint8Array.from(good);
+      bad[offset] = byte;
+      assert.throws(
+        () => decodeProfile(bad),
+        (err: unknown) => err instanceof ProfileDecodeError && message.test(err.message),
+        String(message),
+      );
+    }
+  });
+
+  it('takes actors and node names up to the limit: `agent:` and a 253-character node name', () => {
+    const node = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    assert.equal(node.length, 253);
+    const actor = `agent:${node}`;
+    const learnt = observationDelta(
+      emptyProfile(KEY),
+      node,
+      10,
+      [{ kind: 'exec', value: '/bin/sh', firstSeenMs: 1, lastSeenMs: 1 }],
+      0,
+    );
+    const locked = lockProfile(learnt, { actor, nowMs: 5 });
+    const back = decodeProfile(encodeProfile(locked));
+    assert.equal(back.lock?.actor, actor);
+    assert.equal(back.epochStart.actor, actor);
+    assert.deepEqual(summarizeProfile(back).nodes, [node]);
+    assert.ok(MAX_NAME_LENGTH >= actor.length);
+    assert.throws(
+      () => lockProfile(learnt, { actor: 'x'.repeat(MAX_NAME_LENGTH + 1), nowMs: 5 }),
+      /actor must be at most 320 characters/,
+    );
+  });
+
+  it('makes deltas that merge like the whole profile into what was sent before', () => {
+    const before = delta('node-a', 1000, [
+      ['exec', '/bin/sh', 10],
+      ['exec', '/usr/bin/python3', 11],
+    ]);
+    const other = delta('node-b', 500, [['connect', 'tcp 10.0.0.9:53', 12]]);
+    let now = mergeProfiles(before, other);
+    now = mergeProfiles(now, delta('node-a', 2000, [['exec', '/bin/sh', 900]], now));
+    now = lockProfile(now, { actor: 'agent:node-a', nowMs: 950 });
+    const d = profileDelta(now, 'node-a', [itemKey('exec', '/bin/sh'), itemKey('exec', '/gone')], false);
+    assert.deepEqual([...d.items.keys()], [itemKey('exec', '/bin/sh')]);
+    assert.deepEqual([...d.activity], [['node-a', 2000]]);
+    // The collector held what was sent before, and the other node's part.
+    const collector = mergeProfiles(before, other);
+    assert.equal(
+      hex(encodeProfile(mergeProfiles(collector, d))),
+      hex(encodeProfile(mergeProfiles(collector, now))),
+    );
+    assert.ok(encodeProfile(d).length < encodeProfile(now).length);
+  });
 });
+
+/**
+ * The binary form written the plain way (one TextEncoder call per string), as a reference for
+ * the optimised encoder; `version` 1 leaves out the trimmed section.
+ */
+function plainEncode(p: Profile, version: 1 | 2): Uint8Array {
+  const out: number[] = [0x56, 0x47, 0x50, 0x46, version];
+  const enc = new TextEncoder();
+  const uint = (v: number): void => {
+    let n = v;
+    while (n >= 0x80) {
+      out.push((n % 0x80) | 0x80);
+      n = Math.floor(n / 0x80);
+    }
+    out.push(n);
+  };
+  const str = (s: string): void => {
+    const b = enc.encode(s);
+    uint(b.length);
+    for (const x of b) out.push(x);
+  };
+  const stamp = (s: { timeMs: number; actor: string }): void => {
+    uint(s.timeMs);
+    str(s.actor);
+  };
+  const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  str(p.key);
+  uint(p.epoch);
+  stamp(p.epochStart);
+  if (p.lock === undefined) out.push(0);
+  else {
+    out.push(1);
+    stamp(p.lock);
+  }
+  for (const counter of [p.activity, p.notLearned]) {
+    const entries = [...counter].sort((a, b) => cmp(a[0], b[0]));
+    uint(entries.length);
+    for (const [k, v] of entries) {
+      str(k);
+      uint(v);
+    }
+  }
+  if (version === 2) {
+    const kinds = PROFILE_ITEM_KINDS.filter((k) => (p.trimmed.get(k)?.length ?? 0) > 0);
+    uint(kinds.length);
+    for (const k of kinds) {
+      const hs = p.trimmed.get(k) ?? [];
+      out.push(PROFILE_ITEM_KINDS.indexOf(k));
+      uint(hs.length);
+      hs.forEach((h, i) => uint(i === 0 ? h : h - (hs[i - 1] as number)));
+    }
+  }
+  const items = [...p.items.values()].sort(
+    (a, b) =>
+      PROFILE_ITEM_KINDS.indexOf(a.kind) - PROFILE_ITEM_KINDS.indexOf(b.kind) || cmp(a.value, b.value),
+  );
+  uint(items.length);
+  for (const item of items) {
+    out.push(PROFILE_ITEM_KINDS.indexOf(item.kind));
+    str(item.value);
+    uint(item.firstSeenMs);
+    uint(item.lastSeenMs);
+    uint(item.nodes.length);
+    for (const n of item.nodes) str(n);
+    if (item.manual === undefined) out.push(0);
+    else {
+      out.push(item.manual.present ? 1 : 2);
+      stamp(item.manual);
+    }
+  }
+  return Uint8Array.from(out);
+}

@@ -20,10 +20,16 @@
  *   an epoch never goes from locked back to learning — reopening starts a new epoch);
  * - the learning clock: activity observed per node in the current epoch, a G-counter (max per
  *   node); the profile's observed activity is its sum;
- * - items not learnt because a kind was full, per node, a G-counter too.
+ * - items not learnt because a kind was full, per node, a G-counter too;
+ * - items a merge dropped because their kind was full ("trimmed"), per kind: the
+ *   {@link MAX_TRIMMED_HASHES} smallest 32-bit hashes of the dropped values, a bottom-k set
+ *   (the union's smallest k: a join). The set of dropped values is the same whatever the order
+ *   of merges (the values ever seen less the kept ones), so the count is exact while there are
+ *   fewer than k, and an estimate from the k-th smallest hash above ({@link summarizeProfile}).
  *
  * Bounded: at most {@link MAX_ITEMS_PER_KIND} items of each kind (a merge keeps the smallest
- * values when the union is larger: a pure function of the keys, so merging stays associative);
+ * values when the union is larger: a pure function of the keys, so merging stays associative;
+ * a value dropped once never comes back, as the smaller ones that pushed it out stay);
  * values at most {@link MAX_VALUE_LENGTH} characters ({@link boundValue}); at most
  * {@link MAX_PROFILE_NODES} nodes in the counters. The binary form ({@link encodeProfile}) is
  * canonical: equal profiles encode to equal bytes.
@@ -68,9 +74,15 @@ export const MAX_ITEMS_PER_KIND = 1000;
 export const MAX_ITEM_NODES = 16;
 /** Most nodes the learning clock and the counters hold. */
 export const MAX_PROFILE_NODES = 1024;
-/** Longest profile key and node or actor name. */
+/** Longest profile key. */
 export const MAX_KEY_LENGTH = 1024;
-export const MAX_NAME_LENGTH = 256;
+/**
+ * Longest node or actor name: a DNS subdomain name (253 characters, the longest Kubernetes node
+ * name) behind a prefix of up to 67 characters, such as the agent's `agent:<node>`.
+ */
+export const MAX_NAME_LENGTH = 320;
+/** Most hashes of trimmed values kept per kind (the count is exact below this). */
+export const MAX_TRIMMED_HASHES = 256;
 /** Largest encoded profile {@link decodeProfile} accepts. */
 export const MAX_PROFILE_BYTES = 8 * 1024 * 1024;
 
@@ -117,6 +129,11 @@ export interface Profile {
   readonly activity: ReadonlyMap<string, number>;
   /** Items not learnt because their kind was full, per node. */
   readonly notLearned: ReadonlyMap<string, number>;
+  /**
+   * Per kind, the smallest hashes of the values a merge dropped because the kind was full:
+   * ascending, 1..{@link MAX_TRIMMED_HASHES} of them; kinds with none are absent.
+   */
+  readonly trimmed: ReadonlyMap<ProfileItemKind, readonly number[]>;
   /** Items by {@link itemKey}. */
   readonly items: ReadonlyMap<string, ItemState>;
 }
@@ -159,6 +176,13 @@ export interface ProfileSummary {
   full: ProfileItemKind[];
   /** Items not learnt because their kind was full (all nodes together). */
   notLearned: number;
+  /**
+   * Items a merge dropped because their kind was full, per kind (distinct values). Exact below
+   * {@link MAX_TRIMMED_HASHES}; an estimate for the kinds in `trimmedEstimated`.
+   */
+  trimmed: Record<ProfileItemKind, number>;
+  /** Kinds whose `trimmed` figure is an estimate (about 6% off, typically). */
+  trimmedEstimated: ProfileItemKind[];
 }
 
 /** A profile's bytes could not be read. */
@@ -227,6 +251,9 @@ function checkKey(key: string): void {
   }
 }
 
+/** No trimmed values (shared: profiles are never changed in place). */
+const NO_TRIMMED: ReadonlyMap<ProfileItemKind, readonly number[]> = new Map();
+
 /** A profile with nothing learnt, learning. */
 export function emptyProfile(key: string): Profile {
   checkKey(key);
@@ -237,6 +264,7 @@ export function emptyProfile(key: string): Profile {
     lock: undefined,
     activity: new Map(),
     notLearned: new Map(),
+    trimmed: NO_TRIMMED,
     items: new Map(),
   };
 }
@@ -315,37 +343,89 @@ function mergeItem(a: ItemState, b: ItemState): ItemState {
   };
 }
 
+interface Trimmed {
+  readonly items: ReadonlyMap<string, ItemState>;
+  /** The items left out. */
+  readonly dropped: readonly ItemState[];
+}
+
+const NOTHING_DROPPED: readonly ItemState[] = [];
+
 /** `items` with at most {@link MAX_ITEMS_PER_KIND} of each kind, the smallest values kept. */
-function trimItems(items: Map<string, ItemState>): Map<string, ItemState> {
+function trimItems(items: Map<string, ItemState>): Trimmed {
   const counts = new Map<ProfileItemKind, number>();
   for (const item of items.values()) counts.set(item.kind, (counts.get(item.kind) ?? 0) + 1);
   let over = false;
   for (const n of counts.values()) if (n > MAX_ITEMS_PER_KIND) over = true;
-  if (!over) return items;
+  if (!over) return { items, dropped: NOTHING_DROPPED };
   const out = new Map<string, ItemState>();
+  const dropped: ItemState[] = [];
   const kept = new Map<ProfileItemKind, number>();
   for (const key of [...items.keys()].sort(compareStrings)) {
     const item = items.get(key) as ItemState;
     const n = kept.get(item.kind) ?? 0;
-    if (n >= MAX_ITEMS_PER_KIND) continue;
+    if (n >= MAX_ITEMS_PER_KIND) {
+      dropped.push(item);
+      continue;
+    }
     kept.set(item.kind, n + 1);
     out.set(key, item);
   }
-  return out;
+  return { items: out, dropped };
 }
 
-function mergeItems(
-  a: ReadonlyMap<string, ItemState>,
-  b: ReadonlyMap<string, ItemState>,
-): ReadonlyMap<string, ItemState> {
-  if (a === b || b.size === 0) return a;
-  if (a.size === 0) return b;
+function mergeItems(a: ReadonlyMap<string, ItemState>, b: ReadonlyMap<string, ItemState>): Trimmed {
+  if (a === b || b.size === 0) return { items: a, dropped: NOTHING_DROPPED };
+  if (a.size === 0) return { items: b, dropped: NOTHING_DROPPED };
   const out = new Map(a);
   for (const [k, item] of b) {
     const mine = out.get(k);
     out.set(k, mine === undefined ? item : mergeItem(mine, item));
   }
   return trimItems(out);
+}
+
+/**
+ * The 32-bit FNV-1a hash of a value's UTF-16 code units: how a trimmed value is remembered.
+ * Stable across versions and platforms (it is part of the binary form).
+ */
+export function trimmedValueHash(value: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The smallest {@link MAX_TRIMMED_HASHES} distinct hashes of `hashes`, ascending. */
+function lowestHashes(hashes: number[]): readonly number[] {
+  hashes.sort((x, y) => x - y);
+  const out: number[] = [];
+  for (const h of hashes) {
+    if (out.length >= MAX_TRIMMED_HASHES) break;
+    if (out[out.length - 1] !== h) out.push(h);
+  }
+  return out;
+}
+
+/** The union of two trimmed sets and the items just dropped, per kind (a join). */
+function mergeTrimmed(
+  a: ReadonlyMap<ProfileItemKind, readonly number[]>,
+  b: ReadonlyMap<ProfileItemKind, readonly number[]>,
+  dropped: readonly ItemState[],
+): ReadonlyMap<ProfileItemKind, readonly number[]> {
+  if (dropped.length === 0) {
+    if (a === b || b.size === 0) return a;
+    if (a.size === 0) return b;
+  }
+  const out = new Map<ProfileItemKind, readonly number[]>();
+  for (const kind of PROFILE_ITEM_KINDS) {
+    const all = [...(a.get(kind) ?? []), ...(b.get(kind) ?? [])];
+    for (const item of dropped) if (item.kind === kind) all.push(trimmedValueHash(item.value));
+    if (all.length > 0) out.set(kind, lowestHashes(all));
+  }
+  return out;
 }
 
 /**
@@ -357,12 +437,13 @@ export function mergeProfiles(a: Profile, b: Profile): Profile {
   if (a.key !== b.key) {
     throw new Error(`mergeProfiles: different profiles '${a.key}' and '${b.key}'`);
   }
-  const items = mergeItems(a.items, b.items);
+  const { items, dropped } = mergeItems(a.items, b.items);
   const notLearned = mergeCounters(a.notLearned, b.notLearned, MAX_PROFILE_NODES);
+  const trimmed = mergeTrimmed(a.trimmed, b.trimmed, dropped);
   if (a.epoch !== b.epoch) {
     // The higher epoch's life cycle and clock win whole; items and counters merge regardless.
     const newer = a.epoch > b.epoch ? a : b;
-    return { ...newer, items, notLearned };
+    return { ...newer, items, notLearned, trimmed };
   }
   let lock: Stamp | undefined;
   if (a.lock === undefined) lock = b.lock;
@@ -375,6 +456,7 @@ export function mergeProfiles(a: Profile, b: Profile): Profile {
     lock,
     activity: mergeCounters(a.activity, b.activity, MAX_PROFILE_NODES),
     notLearned,
+    trimmed,
     items,
   };
 }
@@ -489,7 +571,7 @@ function edit(p: Profile, item: ProfileItem, ctx: EditContext, present: boolean)
   const items = new Map(p.items);
   items.set(key, state);
   const trimmed = trimItems(items);
-  if (!trimmed.has(key)) {
+  if (!trimmed.items.has(key)) {
     // A new item of a full kind that does not sort among the kept ones: it would be dropped at
     // once. Removing it changes nothing (it is not there); adding it is refused, not lost.
     if (!present) return p;
@@ -497,7 +579,8 @@ function edit(p: Profile, item: ProfileItem, ctx: EditContext, present: boolean)
       `the profile holds its maximum of ${MAX_ITEMS_PER_KIND} ${item.kind} items; '${item.value}' would not be kept`,
     );
   }
-  return { ...p, items: trimmed };
+  // The item kept pushed out the largest value of its full kind: that one is counted as trimmed.
+  return { ...p, items: trimmed.items, trimmed: mergeTrimmed(p.trimmed, NO_TRIMMED, trimmed.dropped) };
 }
 
 /** Adds an item by hand (it stays in the profile until removed by hand). */
@@ -535,6 +618,7 @@ export function observationDelta(
       manual: undefined,
     });
   }
+  const kept = trimItems(items);
   return {
     key: base.key,
     epoch: base.epoch,
@@ -546,7 +630,42 @@ export function observationDelta(
     lock: base.lock,
     activity: activityMs > 0 ? new Map([[node, activityMs]]) : new Map(),
     notLearned: notLearned > 0 ? new Map([[node, notLearned]]) : new Map(),
-    items: trimItems(items),
+    trimmed: mergeTrimmed(NO_TRIMMED, NO_TRIMMED, kept.dropped),
+    items: kept.items,
+  };
+}
+
+/**
+ * The part of `p` an agent on `node` has changed since it last sent it: the items of
+ * `itemKeys` (by {@link itemKey}; keys no longer in `p` are skipped), the life cycle, this node's
+ * counters, and the trimmed sets when `withTrimmed`. A join-decomposition: merged into a state
+ * that already holds everything `p` held when it was last sent (in full or by such deltas), it
+ * gives what merging `p` whole gives.
+ *
+ * @example profileDelta(p, 'node-a', [itemKey('exec', '/bin/sh')], false)
+ */
+export function profileDelta(
+  p: Profile,
+  node: string,
+  itemKeys: Iterable<string>,
+  withTrimmed: boolean,
+): Profile {
+  const items = new Map<string, ItemState>();
+  for (const k of itemKeys) {
+    const item = p.items.get(k);
+    if (item !== undefined) items.set(k, item);
+  }
+  const activity = p.activity.get(node);
+  const notLearned = p.notLearned.get(node);
+  return {
+    key: p.key,
+    epoch: p.epoch,
+    epochStart: p.epochStart,
+    lock: p.lock,
+    activity: activity === undefined ? new Map() : new Map([[node, activity]]),
+    notLearned: notLearned === undefined ? new Map() : new Map([[node, notLearned]]),
+    trimmed: withTrimmed ? p.trimmed : NO_TRIMMED,
+    items,
   };
 }
 
@@ -583,6 +702,19 @@ export function summarizeProfile(p: Profile): ProfileSummary {
   }
   let notLearned = 0;
   for (const v of p.notLearned.values()) notLearned += v;
+  const trimmed: Record<ProfileItemKind, number> = { ...itemCounts };
+  const trimmedEstimated: ProfileItemKind[] = [];
+  for (const kind of PROFILE_ITEM_KINDS) {
+    const hashes = p.trimmed.get(kind) ?? [];
+    trimmed[kind] = hashes.length;
+    const kth = hashes[MAX_TRIMMED_HASHES - 1];
+    if (kth !== undefined) {
+      // The bottom-k estimate of how many distinct hashes there are: (k - 1) / (k-th smallest).
+      const estimate = Math.round(((MAX_TRIMMED_HASHES - 1) * 2 ** 32) / (kth + 1));
+      trimmed[kind] = Math.max(MAX_TRIMMED_HASHES, estimate);
+      trimmedEstimated.push(kind);
+    }
+  }
   return {
     key: p.key,
     ...parts,
@@ -596,23 +728,34 @@ export function summarizeProfile(p: Profile): ProfileSummary {
     itemCounts,
     full: PROFILE_ITEM_KINDS.filter((k) => held[k] >= MAX_ITEMS_PER_KIND),
     notLearned,
+    trimmed,
+    trimmedEstimated,
   };
 }
 
 // ---- Binary form --------------------------------------------------------------------------
 //
-//   'VGPF' u8(version=1)
+//   'VGPF' u8(version: 1, or 2 when there is a trimmed section)
 //   str key, uint epoch, stamp epochStart, u8 hasLock [stamp lock]
 //   uint n, n × (str node, uint ms)          activity
 //   uint n, n × (str node, uint count)       notLearned
+//   uint n, n × (u8 kind, uint m, m × uint)  trimmed (version 2): kinds ascending, m ≥ 1 hashes
+//                                            ascending, each written as its gap to the previous
 //   uint n, n × item                         items, sorted by kind then value
 //   item: u8 kind, str value, uint firstSeen, uint lastSeen, uint n, n × str node,
 //         u8 manual (0 none, 1 added, 2 removed) [uint time, str actor]
 //   stamp: uint time, str actor
-// uint: unsigned LEB128 of an integer up to 2^53-1; str: uint byte length, UTF-8.
+// uint: unsigned LEB128 of an integer up to 2^53-1; str: uint byte length, UTF-8 (a lone
+// surrogate as U+FFFD, as TextEncoder writes it). Version 1 is version 2 without `trimmed`: a
+// profile with nothing trimmed (nearly all) is written as version 1, so that agents and
+// collectors of the version before read it during a rolling upgrade. The version is a function
+// of the profile, so the bytes stay canonical.
 
 const MAGIC = [0x56, 0x47, 0x50, 0x46]; // 'VGPF'
-const VERSION = 1;
+const VERSION = 2;
+const OLDEST_VERSION = 1;
+/** The first version with the trimmed section. */
+const TRIMMED_VERSION = 2;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -645,12 +788,35 @@ class Writer {
     this.buf[this.len++] = n;
   }
 
+  /**
+   * Writes `s` without a TextEncoder call in the common case (ASCII: one pass, one byte per
+   * character); otherwise measures its UTF-8 length and encodes into the buffer in place.
+   */
   str(s: string): void {
-    const bytes = utf8.encode(s);
-    this.uint(bytes.length);
-    this.room(bytes.length);
-    this.buf.set(bytes, this.len);
-    this.len += bytes.length;
+    const n = s.length;
+    const start = this.len;
+    this.uint(n);
+    this.room(n);
+    const buf = this.buf;
+    let at = this.len;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.len = start;
+        this.strUtf8(s);
+        return;
+      }
+      buf[at++] = c;
+    }
+    this.len = at;
+  }
+
+  private strUtf8(s: string): void {
+    const size = utf8Length(s);
+    this.uint(size);
+    this.room(size);
+    const { written } = utf8.encodeInto(s, this.buf.subarray(this.len, this.len + size));
+    this.len += written;
   }
 
   stamp(s: Stamp): void {
@@ -663,8 +829,30 @@ class Writer {
   }
 }
 
+/** Bytes of `s` in UTF-8, a lone surrogate counting as U+FFFD (3 bytes). */
+function utf8Length(s: string): number {
+  let size = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) size += 1;
+    else if (c < 0x800) size += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        size += 4;
+        i++;
+      } else size += 3;
+    } else size += 3;
+  }
+  return size;
+}
+
+const KIND_INDEX: Readonly<Record<ProfileItemKind, number>> = Object.fromEntries(
+  PROFILE_ITEM_KINDS.map((k, i) => [k, i]),
+) as Record<ProfileItemKind, number>;
+
 function kindIndex(kind: ProfileItemKind): number {
-  return PROFILE_ITEM_KINDS.indexOf(kind);
+  return KIND_INDEX[kind];
 }
 
 function sortedEntries<V>(map: ReadonlyMap<string, V>): [string, V][] {
@@ -675,7 +863,8 @@ function sortedEntries<V>(map: ReadonlyMap<string, V>): [string, V][] {
 export function encodeProfile(p: Profile): Uint8Array {
   const w = new Writer();
   for (const b of MAGIC) w.byte(b);
-  w.byte(VERSION);
+  const trimmedKinds = PROFILE_ITEM_KINDS.filter((k) => (p.trimmed.get(k)?.length ?? 0) > 0);
+  w.byte(trimmedKinds.length > 0 ? TRIMMED_VERSION : OLDEST_VERSION);
   w.str(p.key);
   w.uint(p.epoch);
   w.stamp(p.epochStart);
@@ -690,6 +879,17 @@ export function encodeProfile(p: Profile): Uint8Array {
     for (const [node, v] of entries) {
       w.str(node);
       w.uint(v);
+    }
+  }
+  if (trimmedKinds.length > 0) w.uint(trimmedKinds.length);
+  for (const kind of trimmedKinds) {
+    const hashes = p.trimmed.get(kind) as readonly number[];
+    w.byte(kindIndex(kind));
+    w.uint(hashes.length);
+    let prev = 0;
+    for (const h of hashes) {
+      w.uint(h - prev);
+      prev = h;
     }
   }
   const items = [...p.items.values()].sort(
@@ -787,8 +987,10 @@ export function decodeProfile(bytes: Uint8Array): Profile {
       throw new ProfileDecodeError('not a profile (bad magic)');
   }
   const version = r.byte('version');
-  if (version !== VERSION)
-    throw new ProfileDecodeError(`unsupported version ${version} (this reads ${VERSION})`);
+  if (version < OLDEST_VERSION || version > VERSION)
+    throw new ProfileDecodeError(
+      `unsupported version ${version} (this reads ${OLDEST_VERSION} to ${VERSION})`,
+    );
   const key = r.str('key', MAX_KEY_LENGTH);
   if (key === '') throw new ProfileDecodeError('empty key');
   const epoch = r.uint('epoch');
@@ -798,6 +1000,7 @@ export function decodeProfile(bytes: Uint8Array): Profile {
   const lock = hasLock === 1 ? r.stamp('lock') : undefined;
   const activity = readCounter(r, 'activity');
   const notLearned = readCounter(r, 'not learned');
+  const trimmed = version >= TRIMMED_VERSION ? readTrimmed(r) : NO_TRIMMED;
   const n = r.uint('item count', MAX_ITEMS_PER_KIND * PROFILE_ITEM_KINDS.length);
   const items = new Map<string, ItemState>();
   const perKind = new Map<ProfileItemKind, number>();
@@ -831,5 +1034,32 @@ export function decodeProfile(bytes: Uint8Array): Profile {
     items.set(ik, { kind, value, firstSeenMs, lastSeenMs, nodes, manual });
   }
   if (!r.done) throw new ProfileDecodeError('bytes after the end of the profile');
-  return { key, epoch, epochStart, lock, activity, notLearned, items };
+  return { key, epoch, epochStart, lock, activity, notLearned, trimmed, items };
+}
+
+function readTrimmed(r: Reader): ReadonlyMap<ProfileItemKind, readonly number[]> {
+  const kinds = r.uint('trimmed kind count', PROFILE_ITEM_KINDS.length);
+  if (kinds === 0) return NO_TRIMMED;
+  const out = new Map<ProfileItemKind, readonly number[]>();
+  let prevKind = -1;
+  for (let i = 0; i < kinds; i++) {
+    const k = r.byte('trimmed kind');
+    const kind = PROFILE_ITEM_KINDS[k];
+    if (kind === undefined) throw new ProfileDecodeError(`trimmed: unknown kind ${k}`);
+    if (k <= prevKind) throw new ProfileDecodeError('trimmed: kinds not sorted or repeated');
+    prevKind = k;
+    const m = r.uint(`trimmed ${kind} count`, MAX_TRIMMED_HASHES);
+    if (m === 0) throw new ProfileDecodeError(`trimmed ${kind}: no hashes`);
+    const hashes: number[] = [];
+    let h = 0;
+    for (let j = 0; j < m; j++) {
+      const gap = r.uint(`trimmed ${kind} hash`, 0xffffffff);
+      if (j > 0 && gap === 0) throw new ProfileDecodeError(`trimmed ${kind}: hashes not ascending`);
+      h += gap;
+      if (h > 0xffffffff) throw new ProfileDecodeError(`trimmed ${kind}: hash beyond 32 bits`);
+      hashes.push(h);
+    }
+    out.set(kind, hashes);
+  }
+  return out;
 }
