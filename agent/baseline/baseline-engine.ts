@@ -12,8 +12,11 @@
  *    observed activity (all nodes together) reaches the learning period, this agent locks the
  *    profile before looking at the event.
  * 3. Drift: files written, renamed into place or made executable in a container after it started
- *    are remembered (per container, bounded); executing one is drift. On a live node, an
- *    executable whose modification time is after the container's start is drift too.
+ *    are remembered (per container, bounded); executing one is drift. The memory persists: each
+ *    change (a path remembered or let go, a container let go) goes to the store with the
+ *    write-behind flush, and a restart reloads it, so a file written before the restart and run
+ *    after it is drift exactly as without the restart (replayed sources included). On a live node,
+ *    an executable whose modification time is after the container's start is drift too.
  * 4. Learning: the event's items are added to the profile (kept as pending observations,
  *    folded into the profile by the write-behind flush). Locked: the event is scored; the verdict
  *    goes back to the pipeline, which puts it on signature alerts and raises an anomaly alert
@@ -25,9 +28,16 @@
  * Times are event times (`evt.rawtime`) where events carry them, so that a replay learns and
  * scores as the live run did; the rate limit uses the wall clock.
  *
+ * The write-behind flush (every `flushIntervalMs`, and at close) stores the changed profiles,
+ * the system-call sequence learners of profiles still learning that learnt something since their
+ * last write, and the drift memory's changes; a restart loads them back (see sequence-tracker.ts
+ * for the learners), so nothing learnt before a restart is lost.
+ *
  * Bounded: `maxProfiles` profiles in memory (the least recently used is written out and dropped,
- * and read back from the store when its workload shows up again), bounded pending observations
- * (by the profile's per-kind cap), bounded drift memory and sequence state.
+ * and read back from the store when its workload shows up again, with its learners), bounded
+ * pending observations (by the profile's per-kind cap), bounded drift memory ({@link
+ * MAX_CONTAINERS} containers of {@link MAX_WRITTEN_PER_CONTAINER} paths, mirrored in the store)
+ * and sequence state.
  */
 import {
   decodeProfile,
@@ -53,6 +63,7 @@ import type { Workload } from '../../core/workload.js';
 import type { AgentContext } from '../state/agent-context.js';
 import type { BaselineStore } from './baseline-store.js';
 import { eventTimeMs, factsOf } from './event-observation.js';
+import { OutgoingDeltas } from './outgoing-deltas.js';
 import { SequenceTracker } from './sequence-tracker.js';
 
 /** Longest gap between two events of a workload counted as activity. */
@@ -70,8 +81,19 @@ const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REPEATS_REMEMBERED = 256;
 // Drift memory: paths written per container, and containers followed (a node runs at most a few
 // hundred); the least recently seen go first.
-const MAX_WRITTEN_PER_CONTAINER = 512;
-const MAX_CONTAINERS = 1024;
+export const MAX_WRITTEN_PER_CONTAINER = 512;
+export const MAX_CONTAINERS = 1024;
+/**
+ * Changes to the drift memory waiting for the flush (coalesced per path); at this many they are
+ * written at once, and if the store cannot take them they are dropped (counted as a store error).
+ */
+const MAX_DRIFT_JOURNAL = 16_384;
+/**
+ * Bytes of sequence learners written by one periodic flush (a busy learner is up to about 1.3 MB,
+ * mostly the calls it keeps for calibration); the others wait for the next flush, those changed
+ * longest ago first. Evictions and close write everything.
+ */
+const LEARNER_BYTES_PER_FLUSH = 8 << 20;
 const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** Options of {@link BaselineEngine}. */
@@ -136,10 +158,19 @@ export interface BaselineStats {
   readonly updatesMerged: number;
   readonly updatesRejected: number;
   readonly deltasSent: number;
+  /** Bytes of deltas sent: whole profiles (first after a connection, or catching up), and real deltas. */
+  readonly deltaBytesSent: { readonly whole: number; readonly delta: number };
   readonly storeErrors: number;
   readonly itemsNotLearned: number;
   readonly profilesEvicted: number;
-  readonly sequence: { learners: number; models: number; processes: number; learnersRefused: number };
+  readonly sequence: {
+    learners: number;
+    models: number;
+    processes: number;
+    learnersRefused: number;
+    /** Stored learners that could not be read (those executables started learning afresh). */
+    learnersUnreadable: number;
+  };
 }
 
 interface PendingItem {
@@ -170,7 +201,11 @@ interface LocalProfile {
 }
 
 interface ContainerState {
-  readonly startMs: number;
+  /** Set when first seen (for a container reloaded from the store: at its first event since). */
+  startMs: number;
+  /** False for a container reloaded from the store and not seen since. */
+  seen: boolean;
+  /** Paths written after the start, oldest write first (the first goes when full). */
   readonly written: Set<string>;
   /** When it was last seen (the eviction order: a long-running container is not the first to go). */
   lastMs: number;
@@ -212,7 +247,18 @@ export class BaselineEngine {
   private readonly profiles = new Map<string, LocalProfile>();
   /** Keys with changes the collector has not been sent. */
   private readonly unsent = new Set<string>();
+  /** What each profile's next delta holds (what changed since it was last sent). */
+  private readonly outgoing: OutgoingDeltas;
   private readonly containers = new Map<string, ContainerState>();
+  /**
+   * Drift-memory changes not yet in the store, per container: `forget` = delete its stored rows
+   * first; then per path the time written (put) or undefined (remove). Only with a store.
+   */
+  private readonly driftJournal = new Map<
+    string,
+    { forget: boolean; changes: Map<string, number | undefined> }
+  >();
+  private driftJournalSize = 0;
   private readonly workloadKeys = new WeakMap<Workload, string>();
   private readonly imageKeys = new Map<string, string>();
   private readonly hostKey: string;
@@ -228,6 +274,8 @@ export class BaselineEngine {
     updatesMerged: 0,
     updatesRejected: 0,
     deltasSent: 0,
+    deltaBytesWhole: 0,
+    deltaBytesPart: 0,
     storeErrors: 0,
     itemsNotLearned: 0,
     profilesEvicted: 0,
@@ -236,6 +284,7 @@ export class BaselineEngine {
   constructor(options: BaselineEngineOptions) {
     this.node = options.node;
     this.actor = `agent:${options.node}`;
+    this.outgoing = new OutgoingDeltas(options.node);
     this.context = options.context;
     this.log = options.logger;
     this.learningPeriodMs = options.learningPeriodMs ?? 3_600_000;
@@ -253,6 +302,7 @@ export class BaselineEngine {
         : new SequenceTracker({ traceThreshold: options.sequenceThreshold ?? 0.999 });
     this.hostKey = `-/Host/${options.node}/-|`;
     this.loadFromStore();
+    this.loadDriftMemory();
     const interval = options.flushIntervalMs ?? 2000;
     if (interval > 0) {
       this.timer = setInterval(() => this.flush(), interval);
@@ -316,8 +366,127 @@ export class BaselineEngine {
         this.counts.storeErrors++;
         this.log.warn('cannot read stored sequence models', { profile: p.key, err });
       }
+    } else if (p.lock === undefined && this.sequences !== undefined && this.store !== undefined) {
+      this.restoreLearners(p.key, this.sequences, this.store);
     }
     return local;
+  }
+
+  /** Puts back the sequence learners of a learning profile loaded from the store. */
+  private restoreLearners(key: string, seq: SequenceTracker, store: BaselineStore): void {
+    try {
+      const bad = seq.restoreLearners(key, store.loadLearners(key));
+      if (bad.length === 0) return;
+      // Logged once: the unreadable rows go, and these executables learn afresh.
+      this.log.warn('stored sequence learners unreadable; those executables learn afresh', {
+        profile: key,
+        exes: bad,
+      });
+      store.deleteLearners(key, bad);
+    } catch (err) {
+      this.counts.storeErrors++;
+      this.log.warn('cannot read stored sequence learners', { profile: key, err });
+    }
+  }
+
+  /**
+   * Writes the sequence learners that learnt something since their last write (of `key`, or all;
+   * up to `maxBytes` of them).
+   */
+  private writeLearners(key?: string, maxBytes = Infinity): void {
+    const seq = this.sequences;
+    if (seq === undefined || this.store === undefined) return;
+    const rows = seq.changedLearners(key, maxBytes);
+    if (rows.length === 0) return;
+    try {
+      this.store.putLearners(rows, this.now());
+      seq.learnersStored(rows);
+    } catch (err) {
+      this.counts.storeErrors++;
+      this.log.error('cannot write sequence learners to the store; will retry', {
+        err,
+        learners: rows.length,
+      });
+    }
+  }
+
+  /** Reloads the drift memory kept by the last run (pruned to the in-memory limits). */
+  private loadDriftMemory(): void {
+    if (this.store === undefined) return;
+    let rows;
+    try {
+      rows = this.store.loadDriftMemory(MAX_CONTAINERS, MAX_WRITTEN_PER_CONTAINER);
+    } catch (err) {
+      this.counts.storeErrors++;
+      this.log.error('cannot read the stored drift memory; starting with none', { err });
+      return;
+    }
+    // Containers least recently written first, each one's paths oldest first: the eviction orders.
+    for (const r of rows) {
+      let c = this.containers.get(r.containerId);
+      if (c === undefined) {
+        c = { startMs: r.writtenMs, seen: false, written: new Set(), lastMs: r.writtenMs };
+        this.containers.set(r.containerId, c);
+      }
+      c.written.add(r.path);
+      if (r.writtenMs > c.lastMs) c.lastMs = r.writtenMs;
+    }
+    if (rows.length > 0)
+      this.log.info('drift memory loaded', { containers: this.containers.size, paths: rows.length });
+  }
+
+  /** Notes a drift-memory change for the next flush (`writtenMs` undefined: the path was let go). */
+  private journalWrite(containerId: string, path: string, writtenMs: number | undefined): void {
+    if (this.store === undefined) return;
+    let entry = this.driftJournal.get(containerId);
+    if (entry === undefined) {
+      entry = { forget: false, changes: new Map() };
+      this.driftJournal.set(containerId, entry);
+    }
+    const before = entry.changes.size;
+    entry.changes.set(path, writtenMs);
+    this.driftJournalSize += entry.changes.size - before;
+    if (this.driftJournalSize >= MAX_DRIFT_JOURNAL) this.writeDrift();
+  }
+
+  /** Notes that a container was let go: its stored rows go at the next flush. */
+  private journalForget(containerId: string): void {
+    if (this.store === undefined) return;
+    const entry = this.driftJournal.get(containerId);
+    if (entry !== undefined) this.driftJournalSize -= entry.changes.size;
+    this.driftJournal.set(containerId, { forget: true, changes: new Map() });
+    this.driftJournalSize++;
+    if (this.driftJournalSize >= MAX_DRIFT_JOURNAL) this.writeDrift();
+  }
+
+  /** Writes the drift-memory changes (the write-behind flush). */
+  private writeDrift(): void {
+    if (this.store === undefined || this.driftJournal.size === 0) return;
+    const forget: string[] = [];
+    const put: { containerId: string; path: string; writtenMs: number }[] = [];
+    const remove: { containerId: string; path: string }[] = [];
+    for (const [containerId, entry] of this.driftJournal) {
+      if (entry.forget) forget.push(containerId);
+      for (const [path, writtenMs] of entry.changes) {
+        if (writtenMs === undefined) remove.push({ containerId, path });
+        else put.push({ containerId, path, writtenMs });
+      }
+    }
+    try {
+      this.store.applyDriftChanges({ forget, put, remove });
+    } catch (err) {
+      this.counts.storeErrors++;
+      if (this.driftJournalSize < MAX_DRIFT_JOURNAL) {
+        this.log.error('cannot write the drift memory to the store; will retry', { err });
+        return;
+      }
+      this.log.error('cannot write the drift memory to the store; changes dropped', {
+        err,
+        changes: this.driftJournalSize,
+      });
+    }
+    this.driftJournal.clear();
+    this.driftJournalSize = 0;
   }
 
   private recount(local: LocalProfile): void {
@@ -370,6 +539,9 @@ export class BaselineEngine {
     if (oldest.dirty) this.writeOut([oldest]);
     this.profiles.delete(oldest.key);
     this.unsent.delete(oldest.key);
+    this.outgoing.forget(oldest.key);
+    // Its learners come back with it (see install).
+    this.writeLearners(oldest.key);
     this.sequences?.forget(oldest.key);
     this.counts.profilesEvicted++;
   }
@@ -422,11 +594,21 @@ export class BaselineEngine {
             oldest = cid;
           }
         }
-        if (oldest !== undefined) this.containers.delete(oldest);
+        if (oldest !== undefined) {
+          this.containers.delete(oldest);
+          this.journalForget(oldest);
+        }
       }
-      c = { startMs: startMs ?? t, written: new Set(), lastMs: t };
+      c = { startMs: startMs ?? t, seen: true, written: new Set(), lastMs: t };
       this.containers.set(id, c);
-    } else if (t > c.lastMs) c.lastMs = t;
+    } else {
+      if (!c.seen) {
+        // Reloaded from the store: its paths are known, its start is known now.
+        c.seen = true;
+        c.startMs = startMs ?? t;
+      }
+      if (t > c.lastMs) c.lastMs = t;
+    }
     return c;
   }
 
@@ -461,8 +643,13 @@ export class BaselineEngine {
       if (facts.written !== undefined && t >= container.startMs) {
         const w = container.written;
         w.delete(facts.written);
-        if (w.size >= MAX_WRITTEN_PER_CONTAINER) w.delete(w.values().next().value as string);
+        if (w.size >= MAX_WRITTEN_PER_CONTAINER) {
+          const first = w.values().next().value as string;
+          w.delete(first);
+          this.journalWrite(subject.containerId, first, undefined);
+        }
         w.add(facts.written);
+        this.journalWrite(subject.containerId, facts.written, t);
       }
       if (facts.execPath !== undefined) drift = this.driftOf(evt, facts.execPath, container);
     }
@@ -666,7 +853,10 @@ export class BaselineEngine {
       local.pending.values(),
       local.nodeNotLearned,
     );
-    local.base = mergeProfiles(base, delta);
+    const merged = mergeProfiles(base, delta);
+    this.outgoing.itemsChanged(local.key, local.pending.keys());
+    this.outgoing.headerChanged(local.key, merged.trimmed !== base.trimmed);
+    local.base = merged;
     local.pending.clear();
     local.dirty = true;
     this.unsent.add(local.key);
@@ -676,6 +866,7 @@ export class BaselineEngine {
     this.fold(local);
     local.base = lockProfile(local.base, { actor: this.actor, nowMs: t });
     local.dirty = true;
+    this.outgoing.headerChanged(local.key);
     this.unsent.add(local.key);
     this.log.info('profile locked', {
       profile: local.key,
@@ -698,6 +889,18 @@ export class BaselineEngine {
     } catch (err) {
       this.counts.storeErrors++;
       this.log.warn('cannot store sequence models', { profile: key, err });
+    }
+  }
+
+  /** A new learning epoch: the profile's learners and models go, in memory and in the store. */
+  private forgetSequences(key: string): void {
+    if (this.sequences === undefined) return;
+    this.sequences.forget(key);
+    try {
+      this.store?.deleteLearners(key);
+    } catch (err) {
+      this.counts.storeErrors++;
+      this.log.warn('cannot delete stored sequence learners', { profile: key, err });
     }
   }
 
@@ -748,16 +951,19 @@ export class BaselineEngine {
     if (merged.epoch !== before.epoch) {
       local.nodeActivity = merged.activity.get(this.node) ?? 0;
       local.lastEventMs = undefined;
-      this.sequences?.forget(local.key);
+      this.forgetSequences(local.key);
     } else {
       local.nodeActivity = Math.max(local.nodeActivity, merged.activity.get(this.node) ?? 0);
     }
     local.nodeNotLearned = Math.max(local.nodeNotLearned, merged.notLearned.get(this.node) ?? 0);
     this.recount(local);
     if (merged !== before) local.dirty = true;
-    // What the collector lacks goes back to it.
+    // What the collector lacks goes back to it: what changed here with the next delta, and what
+    // it lost (a refused delta, an expired profile) with the whole profile.
     const mergedBytes = encodeProfile(merged);
-    if (!sameBytes(mergedBytes, bytes)) this.unsent.add(local.key);
+    if (!sameBytes(mergedBytes, bytes) && this.outgoing.checkRemote(merged, remote, this.now())) {
+      this.unsent.add(local.key);
+    }
     if (profileStatus(before) !== profileStatus(merged) || before.epoch !== merged.epoch) {
       if (merged.lock !== undefined && before.lock === undefined) this.modelsLocked(local.key);
       this.log.info('profile life cycle changed by the collector', {
@@ -786,6 +992,13 @@ export class BaselineEngine {
       if (storedBytes === undefined || !sameBytes(storedBytes, mergedBytes)) {
         store.putMany([{ key: remote.key, bytes: mergedBytes }], this.now());
       }
+      if (stored !== undefined && this.sequences !== undefined) {
+        // Its stored learners follow the life cycle as if it were in memory: a new epoch drops
+        // them, a lock turns them into models.
+        if (remote.epoch !== stored.epoch) store.deleteLearners(remote.key);
+        else if (remote.lock !== undefined && stored.lock === undefined)
+          store.putModels(remote.key, this.sequences.modelsOf(store.loadLearners(remote.key)));
+      }
       return true;
     } catch (err) {
       this.counts.storeErrors++;
@@ -794,25 +1007,38 @@ export class BaselineEngine {
     }
   }
 
-  /** Up to `max` profiles with changes the collector has not been sent, as bytes. */
+  /**
+   * Up to `max` profiles with changes the collector has not been sent: each as a delta of what
+   * changed since it was last sent, or whole when it was not sent on this stream yet (see
+   * outgoing-deltas.ts).
+   */
   takeOutgoing(max: number): { workloadKey: string; delta: Uint8Array }[] {
     const out: { workloadKey: string; delta: Uint8Array }[] = [];
     // Fold first: pending observations make a profile unsent.
     for (const local of this.profiles.values()) if (local.pending.size > 0) this.fold(local);
+    const t = this.now();
     for (const key of this.unsent) {
       if (out.length >= max) break;
       this.unsent.delete(key);
       const local = this.profiles.get(key);
       if (local === undefined) continue;
       this.fold(local);
-      out.push({ workloadKey: key, delta: encodeProfile(local.base) });
+      const taken = this.outgoing.take(local.base, t);
+      if (taken === undefined) continue;
+      if (taken.whole) this.counts.deltaBytesWhole += taken.bytes.length;
+      else this.counts.deltaBytesPart += taken.bytes.length;
+      out.push({ workloadKey: key, delta: taken.bytes });
     }
     this.counts.deltasSent += out.length;
     return out;
   }
 
-  /** Marks every profile in memory as unsent (a new link to the collector). */
+  /**
+   * A new link to the collector: every profile in memory is sent again, whole first (what was
+   * sent on the last stream may not have arrived).
+   */
   resendAll(): void {
+    this.outgoing.resendAll();
     for (const key of this.profiles.keys()) this.unsent.add(key);
   }
 
@@ -829,6 +1055,8 @@ export class BaselineEngine {
       if (batch.length >= maxBatch) break;
     }
     this.writeOut(batch);
+    this.writeLearners(undefined, LEARNER_BYTES_PER_FLUSH);
+    this.writeDrift();
   }
 
   private writeOut(batch: readonly LocalProfile[]): void {
@@ -883,12 +1111,14 @@ export class BaselineEngine {
       updatesMerged: c.updatesMerged,
       updatesRejected: c.updatesRejected,
       deltasSent: c.deltasSent,
+      deltaBytesSent: { whole: c.deltaBytesWhole, delta: c.deltaBytesPart },
       storeErrors: c.storeErrors,
       itemsNotLearned: c.itemsNotLearned,
       profilesEvicted: c.profilesEvicted,
       sequence: {
         ...(this.sequences?.stats() ?? { learners: 0, models: 0, processes: 0 }),
         learnersRefused: this.sequences?.learnersRefused ?? 0,
+        learnersUnreadable: this.sequences?.learnersUnreadable ?? 0,
       },
     };
   }
@@ -900,6 +1130,8 @@ export class BaselineEngine {
     const all = [...this.profiles.values()];
     for (const l of all) this.fold(l);
     this.writeOut(all.filter((l) => l.dirty));
+    this.writeLearners();
+    this.writeDrift();
     this.store?.close();
   }
 }

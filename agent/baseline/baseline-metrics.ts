@@ -62,6 +62,18 @@ export function registerBaselineMetrics(registry: Registry, stats: () => Baselin
     },
   });
   new Counter({
+    name: 'vigil_agent_baseline_delta_bytes_total',
+    help: 'Bytes of profile deltas sent to the collector, by kind (whole: a profile sent whole, the first after a connection; delta: only what changed since it was last sent).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const s = stats().deltaBytesSent;
+      this.reset();
+      this.inc({ kind: 'whole' }, s.whole);
+      this.inc({ kind: 'delta' }, s.delta);
+    },
+  });
+  new Counter({
     name: 'vigil_agent_baseline_items_not_learned_total',
     help: 'Profile items not learnt because their kind was full.',
     registers: [registry],
@@ -77,6 +89,15 @@ export function registerBaselineMetrics(registry: Registry, stats: () => Baselin
     collect() {
       this.reset();
       this.inc(stats().storeErrors);
+    },
+  });
+  new Counter({
+    name: 'vigil_agent_baseline_sequence_learners_unreadable_total',
+    help: 'Stored system-call sequence learners that could not be read at load (each of those executables learns afresh).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().sequence.learnersUnreadable);
     },
   });
   new Gauge({

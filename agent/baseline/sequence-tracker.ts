@@ -4,9 +4,16 @@
  *
  * Node-local: the models are not merged across agents (a model is a large table, and each node
  * sees enough of its own replicas); they are kept in the agent's baseline store at lock time and
- * survive restarts. What a learner gathered before the lock lives in memory only: an agent that
- * restarts while a profile learns starts that profile's sequence learning afresh. A profile
- * reopened for learning starts its models afresh too.
+ * survive restarts. What a learner gathered before the lock survives too: the engine's
+ * write-behind flush stores the learners that learnt something since their last write
+ * ({@link SequenceTracker.changedLearners}, as `SequenceLearner.toBytes`), at every flush and
+ * at close, and when a learning profile is loaded again (a restart, or read back after an
+ * eviction) its learners are restored ({@link SequenceTracker.restoreLearners}) and go on as if
+ * nothing happened. Only the calls of processes still running, not yet handed to a learner (less
+ * than one chunk per process), are lost. A stored learner that cannot be read is counted
+ * ({@link SequenceTracker.learnersUnreadable}) and that executable starts afresh. A profile
+ * reopened for learning starts its models and learners afresh; at the lock, the stored learners
+ * give way to the models.
  *
  * Processes of one executable run at once, so calls are gathered per process and handed to the
  * learner a chunk at a time ({@link CHUNK} calls, or fewer when the process exits or runs a new
@@ -30,6 +37,7 @@ import {
   type SequenceScorer,
 } from '../../core/baseline/sequence-model.js';
 import { syscallNumber } from '../../core/baseline/syscall-numbers.js';
+import { DEFAULT_MAX_LEARNERS, type StoredLearner } from './baseline-store.js';
 
 /** Calls per learning chunk (and scoring trace). */
 export const CHUNK = 1024;
@@ -37,7 +45,6 @@ export const CHUNK = 1024;
 /** Options of each per-executable model: small tables, many models. */
 export const PER_EXECUTABLE_OPTIONS: SequenceModelOptions = Object.freeze({
   maxOrder: 4,
-  window: 32,
   maxContexts: 4096,
   maxTransitions: 8192,
 });
@@ -87,11 +94,15 @@ export class SequenceTracker {
   /** The process of the last call, and its state (most calls follow one of the same process). */
   private lastPid = -1;
   private lastFollow: Follow | undefined;
+  /** Ids of the learners that learnt something since they were last stored. */
+  private readonly changed = new Set<string>();
   /** Learners refused for lack of room. */
   learnersRefused = 0;
+  /** Stored learners that could not be read (each of those executables started afresh). */
+  learnersUnreadable = 0;
 
   constructor(options: SequenceTrackerOptions = {}) {
-    this.maxLearners = options.maxLearners ?? 64;
+    this.maxLearners = options.maxLearners ?? DEFAULT_MAX_LEARNERS;
     this.maxModels = options.maxModels ?? 512;
     this.maxProcesses = options.maxProcesses ?? 4096;
     this.traceThreshold = options.traceThreshold ?? 0.999;
@@ -198,7 +209,61 @@ export class SequenceTracker {
     }
     for (let i = 0; i < f.n; i++) learner.observe(f.calls[i] as number);
     learner.endTrace();
+    // An id already waiting keeps its place: the order is that of the oldest unstored change.
+    this.changed.add(id);
     f.n = 0;
+  }
+
+  /**
+   * The learners (of all profiles, or of profile `key`) that learnt something since they were
+   * last stored, as bytes to store, those changed longest ago first; once `maxBytes` is reached
+   * the rest wait (at least one is returned). Call {@link learnersStored} once they are written.
+   */
+  changedLearners(key?: string, maxBytes = Infinity): StoredLearner[] {
+    const out: StoredLearner[] = [];
+    const prefix = key === undefined ? '' : `${key}\u0000`;
+    let bytes = 0;
+    for (const id of this.changed) {
+      if (bytes >= maxBytes) break;
+      if (!id.startsWith(prefix)) continue;
+      const learner = this.learners.get(id);
+      if (learner === undefined) continue;
+      const cut = id.indexOf('\u0000');
+      const row = { key: id.slice(0, cut), exe: id.slice(cut + 1), bytes: learner.toBytes() };
+      bytes += row.bytes.byteLength;
+      out.push(row);
+    }
+    return out;
+  }
+
+  /** The learners returned by {@link changedLearners} are stored. */
+  learnersStored(rows: readonly StoredLearner[]): void {
+    for (const r of rows) this.changed.delete(SequenceTracker.id(r.key, r.exe));
+  }
+
+  /**
+   * Installs the stored learners of a profile that is still learning (loaded again after a
+   * restart or an eviction), up to the learner limit. Returns the executables whose bytes could
+   * not be read (counted in {@link learnersUnreadable}): they start afresh. A learner already in
+   * memory is kept as it is.
+   */
+  restoreLearners(key: string, stored: readonly { exe: string; bytes: Uint8Array }[]): string[] {
+    const bad: string[] = [];
+    for (const s of stored) {
+      const id = SequenceTracker.id(key, s.exe);
+      if (this.learners.has(id)) continue;
+      if (this.learners.size >= this.maxLearners) {
+        this.learnersRefused++;
+        continue;
+      }
+      try {
+        this.learners.set(id, SequenceLearner.fromBytes(s.bytes, PER_EXECUTABLE_OPTIONS));
+      } catch {
+        this.learnersUnreadable++;
+        bad.push(s.exe);
+      }
+    }
+    return bad;
   }
 
   /**
@@ -232,11 +297,31 @@ export class SequenceTracker {
     for (const [id, learner] of this.learners) {
       if (!id.startsWith(prefix)) continue;
       this.learners.delete(id);
+      this.changed.delete(id);
       if (learner.calls === 0) continue;
       const model = learner.build();
       const exe = id.slice(prefix.length);
       if (this.models.size < this.maxModels) this.models.set(id, model);
       out.push({ exe, bytes: model.toBytes() });
+    }
+    return out;
+  }
+
+  /**
+   * The models of stored learners, for a profile that locked while it was not in memory (the
+   * unreadable ones are counted in {@link learnersUnreadable} and skipped).
+   */
+  modelsOf(stored: readonly { exe: string; bytes: Uint8Array }[]): { exe: string; bytes: Uint8Array }[] {
+    const out: { exe: string; bytes: Uint8Array }[] = [];
+    for (const s of stored) {
+      let learner: SequenceLearner;
+      try {
+        learner = SequenceLearner.fromBytes(s.bytes, PER_EXECUTABLE_OPTIONS);
+      } catch {
+        this.learnersUnreadable++;
+        continue;
+      }
+      if (learner.calls > 0) out.push({ exe: s.exe, bytes: learner.build().toBytes() });
     }
     return out;
   }
@@ -255,10 +340,17 @@ export class SequenceTracker {
     return bad;
   }
 
-  /** Profile `key` learns again (or was forgotten): its models and learners go. */
+  /**
+   * Profile `key` learns again, or leaves memory: its models and learners go from memory (on an
+   * eviction the engine stores the changed learners first, and they come back with the profile).
+   */
   forget(key: string): void {
     const prefix = `${key}\u0000`;
-    for (const id of [...this.learners.keys()]) if (id.startsWith(prefix)) this.learners.delete(id);
+    for (const id of [...this.learners.keys()]) {
+      if (!id.startsWith(prefix)) continue;
+      this.learners.delete(id);
+      this.changed.delete(id);
+    }
     for (const id of [...this.models.keys()]) if (id.startsWith(prefix)) this.models.delete(id);
     for (const [pid, f] of [...this.procs]) if (f.key === key) this.procs.delete(pid);
     this.lastPid = -1;

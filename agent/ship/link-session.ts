@@ -39,7 +39,7 @@ export interface BaselineLink {
   takeOutgoing(max: number): { workloadKey: string; delta: Uint8Array }[];
   /** A merged profile from the collector (bad bytes are the engine's to count and log). */
   applyRemote(workloadKey: string, bytes: Uint8Array): boolean;
-  /** A new stream was welcomed: everything is sent again (merging is idempotent). */
+  /** A new stream was welcomed: every profile is sent again, whole first (the last stream's deltas may be lost). */
   resendAll(): void;
 }
 

@@ -13,6 +13,7 @@
  * (at most 1024 times per trace); only then are the intersections updated through per-call
  * posting lists and the nearest distance recomputed, so a repeated call costs one bit test.
  */
+import { LearnerBytesError, type ByteReader, type ByteWriter } from './sequence-bytes.js';
 import { CALL_SPACE } from './sequence-tables.js';
 
 /** 32-bit words per call set. */
@@ -39,6 +40,11 @@ export class CallSetCollector {
     this.sets = new Uint32Array(Math.min(64, maxPrototypes) * SET_WORDS);
   }
 
+  /** Whether the current trace's set holds a call. */
+  get inTrace(): boolean {
+    return !this.empty;
+  }
+
   /** Adds a call (0..1023) to the current trace's set. */
   observe(call: number): void {
     this.current[call >>> 5]! |= 1 << (call & 31);
@@ -48,7 +54,7 @@ export class CallSetCollector {
   /** Ends the current trace: its set becomes a prototype unless already held or the collector is full. */
   endTrace(): void {
     if (this.empty) return;
-    const key = Array.from(this.current, (w) => w.toString(36)).join('.');
+    const key = CallSetCollector.keyOf(this.current);
     if (!this.index.has(key)) {
       if (this.size >= this.maxPrototypes) {
         this.dropped++;
@@ -65,6 +71,53 @@ export class CallSetCollector {
   /** The prototypes, `SET_WORDS` words each, in the order first seen. */
   build(): Uint32Array {
     return this.sets.slice(0, this.size * SET_WORDS);
+  }
+
+  /**
+   * Writes what the collector holds (for `SequenceLearner.toBytes`): the refusals, the
+   * prototypes in the order first seen, and the current trace's set.
+   */
+  writeState(w: ByteWriter): void {
+    w.f64(this.dropped);
+    w.u32(this.size);
+    for (let i = 0; i < this.size * SET_WORDS; i++) w.u32(this.sets[i]!);
+    for (const word of this.current) w.u32(word);
+  }
+
+  /**
+   * Reads a collector written by {@link writeState} with this cap; throws
+   * {@link LearnerBytesError} when a prototype is empty or repeated, or there are too many.
+   */
+  static readState(r: ByteReader, maxPrototypes: number): CallSetCollector {
+    const c = new CallSetCollector(maxPrototypes);
+    c.dropped = r.counter('call-set dropped count');
+    const size = r.count('call-set prototype count', maxPrototypes, SET_WORDS * 4);
+    c.sets = new Uint32Array(Math.max(size, Math.min(64, maxPrototypes)) * SET_WORDS);
+    const one = new Uint32Array(SET_WORDS);
+    for (let p = 0; p < size; p++) {
+      let any = 0;
+      for (let w = 0; w < SET_WORDS; w++) {
+        const word = r.u32('call-set prototype');
+        one[w] = word;
+        any |= word;
+      }
+      if (any === 0) throw new LearnerBytesError(`call-set prototype ${p} is empty`);
+      const key = CallSetCollector.keyOf(one);
+      if (c.index.has(key)) throw new LearnerBytesError(`call-set prototype ${p} repeats an earlier one`);
+      c.sets.set(one, p * SET_WORDS);
+      c.index.set(key, p);
+    }
+    c.size = size;
+    for (let w = 0; w < SET_WORDS; w++) {
+      const word = r.u32('current call set');
+      c.current[w] = word;
+      if (word !== 0) c.empty = false;
+    }
+    return c;
+  }
+
+  private static keyOf(set: Uint32Array): string {
+    return Array.from(set, (w) => w.toString(36)).join('.');
   }
 
   private grow(): void {

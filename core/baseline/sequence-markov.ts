@@ -18,6 +18,7 @@
  * pay the escape cost and go one order down. In normal traffic the transition is found at once
  * from the context the previous call led to: one probe per call (see MarkovCursor).
  */
+import { LearnerBytesError, type ByteReader, type ByteWriter } from './sequence-bytes.js';
 import {
   CALL_SPACE,
   FingerprintTable,
@@ -196,17 +197,27 @@ export class MarkovCounts {
     const ctxEscape = new Float32Array(ctxCap);
     const slotOfCtx = new Int32Array(nCtx).fill(-1);
     const ctxMask = ctxCap - 1;
+    // Placed in id order, not in the order of the learner's table: the model is then a function
+    // of what was learnt alone, whatever the table's layout (a learner read back from its bytes
+    // builds the same model byte for byte).
+    const idA = new Uint32Array(nCtx);
+    const idB = new Uint32Array(nCtx);
     this.contextTable.forEach((a, b, id) => {
+      idA[id] = a;
+      idB[id] = b;
+    });
+    for (let id = 0; id < nCtx; id++) {
       const n = this.ctxN[id]!;
-      if (n === 0) return;
+      if (n === 0) continue;
+      const a = idA[id]!;
       let i = a & ctxMask;
       while (ctxB[i] !== 0) i = (i + 1) & ctxMask;
       ctxA[i] = a;
-      ctxB[i] = b;
+      ctxB[i] = idB[id]!;
       const u = this.ctxU[id]!;
       ctxEscape[i] = Math.log2((n + u) / u);
       slotOfCtx[id] = i;
-    });
+    }
     const trCap = capacityFor(nTr);
     const trKey = new Uint32Array(trCap);
     const trBits = new Float32Array(trCap);
@@ -244,6 +255,105 @@ export class MarkovCounts {
       best = slotOfCtx[id]!;
     }
     return best;
+  }
+
+  /**
+   * Writes what the counts hold (for `SequenceLearner.toBytes`), canonically: the contexts in id
+   * order as (parent, oldest call) — their fingerprints follow from those — then the transitions
+   * in id order as (key, count), then the current trace's last `maxOrder` calls. Per-context
+   * totals and successor counts are not written: they are sums over the transitions.
+   */
+  writeState(w: ByteWriter): void {
+    const nCtx = this.contextTable.size;
+    w.f64(this.dropped);
+    w.u32(nCtx);
+    for (let id = 1; id < nCtx; id++) w.u32(this.ctxParent[id]!);
+    for (let id = 1; id < nCtx; id++) w.u16(this.ctxOldest[id]!);
+    const nTr = this.transitionTable.size;
+    const keys = new Uint32Array(nTr);
+    this.transitionTable.forEach((key, id) => {
+      keys[id] = key;
+    });
+    w.u32(nTr);
+    for (let t = 0; t < nTr; t++) {
+      w.u32(keys[t]!);
+      w.f64(this.trCount[t]!);
+    }
+    for (let k = 1; k <= this.maxOrder; k++) w.u16(this.history[(this.head - k) & 15]!);
+  }
+
+  /**
+   * Reads counts written by {@link writeState} for a learner with these caps. Checks every
+   * value (a parent precedes its child and is one call shorter, no context or transition twice,
+   * transitions name held contexts, counts are whole and positive, calls in range) and throws
+   * {@link LearnerBytesError} naming the first that is wrong.
+   *
+   * (Fingerprints are recomputed from parents: a context whose 64-bit fingerprint collided with
+   * another's while learning, a chance of about 2^-63 per context, would read back as an error.)
+   */
+  static readState(
+    r: ByteReader,
+    maxOrder: number,
+    maxContexts: number,
+    maxTransitions: number,
+  ): MarkovCounts {
+    const m = new MarkovCounts(maxOrder, maxContexts, maxTransitions);
+    m.dropped = r.counter('markov dropped count');
+    const nCtx = r.bounded('context count', 1, maxContexts);
+    if ((nCtx - 1) * 6 > r.left)
+      throw new LearnerBytesError(`${nCtx} contexts need ${(nCtx - 1) * 6} bytes, only ${r.left} follow`);
+    const parents = new Int32Array(nCtx);
+    parents[0] = -1;
+    for (let id = 1; id < nCtx; id++) {
+      const p = r.u32('context parent');
+      if (p >= id) throw new LearnerBytesError(`context ${id} names parent ${p}, not an earlier context`);
+      parents[id] = p;
+    }
+    // The raw (unmarked) fingerprint halves per context id, to extend to the children.
+    const rawA = new Uint32Array(nCtx);
+    const rawB = new Uint32Array(nCtx);
+    rawA[0] = SEED_A;
+    rawB[0] = SEED_B;
+    while (nCtx > m.ctxOrder.length) m.growContexts();
+    for (let id = 1; id < nCtx; id++) {
+      const oldest = r.u16('context call');
+      if (oldest > START)
+        throw new LearnerBytesError(`context ${id} holds call ${oldest}, outside 0..${START}`);
+      const p = parents[id]!;
+      const order = m.ctxOrder[p]! + 1;
+      if (order > maxOrder)
+        throw new LearnerBytesError(`context ${id} is ${order} calls long, more than the order ${maxOrder}`);
+      const a = mixA(rawA[p]!, oldest);
+      const b = mixB(rawB[p]!, oldest);
+      if (m.contextTable.insert(a, keyB(b)) !== id)
+        throw new LearnerBytesError(`context ${id} repeats an earlier context`);
+      rawA[id] = a;
+      rawB[id] = b;
+      m.ctxOrder[id] = order;
+      m.ctxParent[id] = p;
+      m.ctxOldest[id] = oldest;
+    }
+    const nTr = r.count('transition count', maxTransitions, 12);
+    while (nTr > m.trCount.length) m.growTransitions();
+    for (let t = 0; t < nTr; t++) {
+      const key = r.u32('transition key');
+      const ctx = Math.floor(key / CALL_SPACE);
+      if (ctx >= nCtx) throw new LearnerBytesError(`transition ${t} names context ${ctx}; there are ${nCtx}`);
+      const count = r.counter('transition count');
+      if (count === 0) throw new LearnerBytesError(`transition ${t} has a count of 0`);
+      if (m.transitionTable.insert(key, m.isNew) !== t || !m.isNew.isNew)
+        throw new LearnerBytesError(`transition ${t} repeats an earlier transition`);
+      m.trCount[t] = count;
+      m.ctxN[ctx]! += count;
+      m.ctxU[ctx]!++;
+    }
+    for (let k = 1; k <= maxOrder; k++) {
+      const call = r.u16('trace history');
+      if (call > START) throw new LearnerBytesError(`trace history holds call ${call}, outside 0..${START}`);
+      m.history[(maxOrder - k) & 15] = call;
+    }
+    m.head = maxOrder;
+    return m;
   }
 
   private growContexts(): void {
