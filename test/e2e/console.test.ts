@@ -214,6 +214,13 @@ describe('the SOC console in Chromium', function () {
             { kind: 'file_write', value: '/var/cache/nginx' },
           ],
         },
+        {
+          // A workload that ran a thousand different programs: its exec kind is full.
+          key: 'build/Job/bulk/bulk|busybox:1.36',
+          node: 'node-a',
+          activityMs: 3_600_000,
+          items: Array.from({ length: 1000 }, (_, i) => ({ kind: 'exec' as const, value: `/tmp/tool-${i}` })),
+        },
       ],
     });
     vigil.collector.accept([...history(60), anomaly()], 'test');
@@ -464,14 +471,21 @@ describe('the SOC console in Chromium', function () {
     const profileRow = page.locator('#profiles tbody tr.row', { hasText: 'shop/Deployment/web' });
     await profileRow.waitFor();
     assert.match((await profileRow.textContent()) ?? '', /learning.*26 h 0 min.*6/);
-    await page.keyboard.press('Enter');
+    await profileRow.click();
     const profile = page.locator('aside.detail');
     await profile.getByText('/usr/sbin/nginx').waitFor();
     assert.match((await profile.textContent()) ?? '', /10\.0\.0\.12:5432/);
+    assert.match((await profile.textContent()) ?? '', /Capacityroom for every kind/);
     await profile.getByRole('button', { name: /Lock/ }).click();
     await profile.locator('.detail-head .state-locked').waitFor();
     await profileRow.locator('.state-locked').waitFor();
     await shot(page, '13-profile-locked');
+    await page.keyboard.press('Escape');
+    await profile.waitFor({ state: 'hidden' });
+    // A profile that cannot learn more programs says so.
+    await page.locator('#profiles tbody tr.row', { hasText: 'build/Job/bulk' }).click();
+    await profile.getByText('/tmp/tool-0', { exact: true }).waitFor();
+    assert.match((await profile.textContent()) ?? '', /Capacityfull: exec/);
     await page.keyboard.press('Escape');
     await profile.waitFor({ state: 'hidden' });
   });

@@ -171,6 +171,7 @@ export function createProfilesView(ctx: ConsoleContext): View {
           ['Locked at', p.lockedAtMs === null ? '—' : dateTime(p.lockedAtMs)],
           ['Observed', duration(p.observedMs)],
           ['Nodes', p.nodes.join(', ') || '—'],
+          ['Capacity', capacity(p)],
         ].map(([k, v]) => [h('dt', {}, k as string), h('dd', {}, v as string)]),
       ),
       ctx.canRespond
@@ -291,4 +292,21 @@ export function createProfilesView(ctx: ConsoleContext): View {
       return true;
     },
   };
+}
+
+/**
+ * Whether the profile still learns everything: the kinds that are full, the items not learnt
+ * for that reason, and those a merge of replicas dropped ("≈" marks an estimate).
+ */
+export function capacity(p: ProfileSummary): string {
+  const parts: string[] = [];
+  const full = p.full ?? [];
+  if (full.length > 0) parts.push(`full: ${full.join(', ')}`);
+  if ((p.notLearned ?? 0) > 0) parts.push(`${(p.notLearned ?? 0).toLocaleString()} not learnt`);
+  const estimated = new Set(p.trimmedEstimated ?? []);
+  const trimmed = KINDS.filter((k) => (p.trimmed?.[k] ?? 0) > 0).map(
+    (k) => `${k} ${estimated.has(k) ? '≈' : ''}${(p.trimmed?.[k] ?? 0).toLocaleString()}`,
+  );
+  if (trimmed.length > 0) parts.push(`dropped by merges: ${trimmed.join(', ')}`);
+  return parts.length > 0 ? parts.join('; ') : 'room for every kind';
 }

@@ -170,6 +170,14 @@ export interface ProfileSummary {
   }[];
   readonly itemCount?: number;
   readonly sizeBytes: number;
+  /** Kinds holding the most items a profile keeps: new items of them are not learnt. */
+  readonly full?: readonly ProfileItemKind[];
+  /** Items not learnt because their kind was full (all nodes together). */
+  readonly notLearned?: number;
+  /** Per kind, items a merge of replicas dropped because the kind was full. */
+  readonly trimmed?: Readonly<Partial<Record<ProfileItemKind, number>>>;
+  /** Kinds whose `trimmed` figure is an estimate. */
+  readonly trimmedEstimated?: readonly ProfileItemKind[];
 }
 
 /** The alert filter, as the list's query parameters and the feed's subscribe filter take it. */
