@@ -30,7 +30,8 @@
  *
  * The write-behind flush (every `flushIntervalMs`, and at close) stores the changed profiles,
  * the system-call sequence learners of profiles still learning that learnt something since their
- * last write, and the drift memory's changes; a restart loads them back (see sequence-tracker.ts
+ * last write (at most once every {@link LEARNER_WRITE_INTERVAL_MS}, and at eviction and
+ * close), and the drift memory's changes; a restart loads them back (see sequence-tracker.ts
  * for the learners), so nothing learnt before a restart is lost.
  *
  * Bounded: `maxProfiles` profiles in memory (the least recently used is written out and dropped,
@@ -89,11 +90,18 @@ export const MAX_CONTAINERS = 1024;
  */
 const MAX_DRIFT_JOURNAL = 16_384;
 /**
- * Bytes of sequence learners written by one periodic flush (a busy learner is up to about 1.3 MB,
- * mostly the calls it keeps for calibration); the others wait for the next flush, those changed
- * longest ago first. Evictions and close write everything.
+ * Bytes of sequence learners written by one periodic write (a busy learner is up to about 1.3 MB,
+ * mostly the calls it keeps for calibration, and is written whole); the others wait for the next
+ * one, those changed longest ago first. Evictions and close write everything.
  */
 const LEARNER_BYTES_PER_FLUSH = 8 << 20;
+/**
+ * Periodic writes of sequence learners happen at most this often, not at every flush: busy
+ * learners change at every flush, and rewriting 8 MiB every 2 s would be 4 MB/s (~400 GB a day)
+ * of disk writes (test/bench/learner-flush.ts); at this interval, at most ~0.16 MB/s while
+ * profiles learn. A crash (not a stop) loses at most what learners gathered since their last write.
+ */
+export const LEARNER_WRITE_INTERVAL_MS = 60_000;
 const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** Options of {@link BaselineEngine}. */
@@ -201,7 +209,10 @@ interface LocalProfile {
 }
 
 interface ContainerState {
-  /** Set when first seen (for a container reloaded from the store: at its first event since). */
+  /**
+   * Set when first seen (for a container reloaded from the store: at its first event since, to
+   * the start its pod gives, else to its earliest remembered write).
+   */
   startMs: number;
   /** False for a container reloaded from the store and not seen since. */
   seen: boolean;
@@ -264,6 +275,8 @@ export class BaselineEngine {
   private readonly hostKey: string;
   private lastUsed: LocalProfile | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the periodic flush last wrote sequence learners (see LEARNER_WRITE_INTERVAL_MS). */
+  private learnersWrittenMs = -Infinity;
   private readonly listeners: ((key: string, p: Profile) => void)[] = [];
   private readonly counts = {
     eventsScored: 0,
@@ -538,7 +551,10 @@ export class BaselineEngine {
     this.fold(oldest);
     if (oldest.dirty) this.writeOut([oldest]);
     this.profiles.delete(oldest.key);
-    this.unsent.delete(oldest.key);
+    // What it holds that the collector was not sent goes whole from the store at the next
+    // takeOutgoing (its workload may never show up here again). At most as many such keys as
+    // profiles in memory wait; past that, it is sent when it is read back.
+    if (this.store === undefined || this.unsent.size > 2 * this.maxProfiles) this.unsent.delete(oldest.key);
     this.outgoing.forget(oldest.key);
     // Its learners come back with it (see install).
     this.writeLearners(oldest.key);
@@ -603,9 +619,10 @@ export class BaselineEngine {
       this.containers.set(id, c);
     } else {
       if (!c.seen) {
-        // Reloaded from the store: its paths are known, its start is known now.
+        // Reloaded from the store: its paths are known, its start is known now; when it is not,
+        // it started before its earliest remembered write (the grace period does not start over).
         c.seen = true;
-        c.startMs = startMs ?? t;
+        c.startMs = startMs ?? Math.min(c.startMs, t);
       }
       if (t > c.lastMs) c.lastMs = t;
     }
@@ -961,9 +978,8 @@ export class BaselineEngine {
     // What the collector lacks goes back to it: what changed here with the next delta, and what
     // it lost (a refused delta, an expired profile) with the whole profile.
     const mergedBytes = encodeProfile(merged);
-    if (!sameBytes(mergedBytes, bytes) && this.outgoing.checkRemote(merged, remote, this.now())) {
-      this.unsent.add(local.key);
-    }
+    if (sameBytes(mergedBytes, bytes)) this.outgoing.confirmed(local.key);
+    else if (this.outgoing.checkRemote(merged, remote, this.now())) this.unsent.add(local.key);
     if (profileStatus(before) !== profileStatus(merged) || before.epoch !== merged.epoch) {
       if (merged.lock !== undefined && before.lock === undefined) this.modelsLocked(local.key);
       this.log.info('profile life cycle changed by the collector', {
@@ -1010,7 +1026,7 @@ export class BaselineEngine {
   /**
    * Up to `max` profiles with changes the collector has not been sent: each as a delta of what
    * changed since it was last sent, or whole when it was not sent on this stream yet (see
-   * outgoing-deltas.ts).
+   * outgoing-deltas.ts), or, evicted from memory since it changed, as stored.
    */
   takeOutgoing(max: number): { workloadKey: string; delta: Uint8Array }[] {
     const out: { workloadKey: string; delta: Uint8Array }[] = [];
@@ -1021,7 +1037,14 @@ export class BaselineEngine {
       if (out.length >= max) break;
       this.unsent.delete(key);
       const local = this.profiles.get(key);
-      if (local === undefined) continue;
+      if (local === undefined) {
+        // Evicted before its turn (see evictOldest): the stored profile, whole.
+        const bytes = this.storedBytes(key);
+        if (bytes === undefined) continue;
+        this.counts.deltaBytesWhole += bytes.length;
+        out.push({ workloadKey: key, delta: bytes });
+        continue;
+      }
       this.fold(local);
       const taken = this.outgoing.take(local.base, t);
       if (taken === undefined) continue;
@@ -1031,6 +1054,17 @@ export class BaselineEngine {
     }
     this.counts.deltasSent += out.length;
     return out;
+  }
+
+  /** The stored bytes of `key` (undefined when there are none or the store fails: counted). */
+  private storedBytes(key: string): Uint8Array | undefined {
+    try {
+      return this.store?.get(key);
+    } catch (err) {
+      this.counts.storeErrors++;
+      this.log.warn('cannot read a stored profile to send', { profile: key, err });
+      return undefined;
+    }
   }
 
   /**
@@ -1055,7 +1089,13 @@ export class BaselineEngine {
       if (batch.length >= maxBatch) break;
     }
     this.writeOut(batch);
-    this.writeLearners(undefined, LEARNER_BYTES_PER_FLUSH);
+    const t = this.now();
+    // Sends the collector never showed it holds go again, whole (see outgoing-deltas.ts).
+    for (const key of this.outgoing.overdue(t)) this.unsent.add(key);
+    if (t - this.learnersWrittenMs >= LEARNER_WRITE_INTERVAL_MS || t < this.learnersWrittenMs) {
+      this.learnersWrittenMs = t;
+      this.writeLearners(undefined, LEARNER_BYTES_PER_FLUSH);
+    }
     this.writeDrift();
   }
 

@@ -18,7 +18,7 @@ import { openSpool, type Spool } from '../spool/spool.js';
 import { createAgentContext, type PodLookup } from '../state/agent-context.js';
 import type { PodMetadata } from '../state/cri/pod-metadata.js';
 import { ProcessTable } from '../state/process-table.js';
-import { BaselineEngine } from './baseline-engine.js';
+import { BaselineEngine, LEARNER_WRITE_INTERVAL_MS } from './baseline-engine.js';
 import { openBaselineStore } from './baseline-store.js';
 import { SequenceTracker } from './sequence-tracker.js';
 
@@ -63,8 +63,10 @@ interface Rig {
 }
 
 let spools = 0;
+/** The engines' wall clock (T0 unless a test moves it; reset before each test). */
+const wall = { ms: T0 };
 
-function rig(dbPath: string, learningMs: number, maxProfiles?: number): Rig {
+function rig(dbPath: string, learningMs: number, maxProfiles?: number, gracePeriodMs?: number): Rig {
   const logs: string[] = [];
   const logger = createLogger({ write: (line) => logs.push(line), now: () => T0, level: 'info' });
   const processes = new ProcessTable({ maxEntries: 10_000 });
@@ -75,8 +77,9 @@ function rig(dbPath: string, learningMs: number, maxProfiles?: number): Rig {
     logger,
     learningPeriodMs: learningMs,
     ...(maxProfiles !== undefined ? { maxProfiles } : {}),
+    ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}),
     store: openBaselineStore({ path: dbPath }),
-    now: () => T0,
+    now: () => wall.ms,
     flushIntervalMs: 0,
   });
   const loaded = loadRules([{ name: 'rules.yaml', text: '[]\n' }], { registry: createFieldRegistry() });
@@ -202,8 +205,13 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 describe('baseline engine: nothing learnt is lost on restart', () => {
   let dir: string;
   const open: Rig[] = [];
-  const make = (name: string, learningMs = 24 * 60 * MINUTE, maxProfiles?: number): Rig => {
-    const r = rig(join(dir, `${name}.db`), learningMs, maxProfiles);
+  const make = (
+    name: string,
+    learningMs = 24 * 60 * MINUTE,
+    maxProfiles?: number,
+    gracePeriodMs?: number,
+  ): Rig => {
+    const r = rig(join(dir, `${name}.db`), learningMs, maxProfiles, gracePeriodMs);
     open.push(r);
     return r;
   };
@@ -234,6 +242,7 @@ describe('baseline engine: nothing learnt is lost on restart', () => {
     assert.ok(r.engine.applyRemote(KEY, encodeProfile(lockProfile(p, { actor: 'alice', nowMs: T0 + 1 }))));
   };
   beforeEach(() => {
+    wall.ms = T0;
     dir = mkdtempSync(join(tmpdir(), 'vigil-persist-'));
   });
   afterEach(() => {
@@ -318,7 +327,7 @@ describe('baseline engine: nothing learnt is lost on restart', () => {
     for (const [exe, bytes] of reference) assert.equal(built.get(exe), bytes, `${exe}: byte-identical`);
   });
 
-  it('writes only the learners that learnt something since the last flush', () => {
+  it('writes only the learners that learnt something since their last write, at most once a minute', () => {
     const r = make('flushes');
     for (const s of learningActivity(3, 6, T0)) r.send(s);
     r.engine.flush();
@@ -330,19 +339,29 @@ describe('baseline engine: nothing learnt is lost on restart', () => {
     for (const s of more) r.send(s);
     const db = new Database(join(dir, 'flushes.db'));
     db.prepare("UPDATE sequence_learners SET updated_ms = 1 WHERE exe = '/bin/sh'").run();
+    const rows = (): [string, number][] =>
+      (
+        db.prepare('SELECT exe, updated_ms FROM sequence_learners ORDER BY exe').all() as {
+          exe: string;
+          updated_ms: number;
+        }[]
+      ).map((x) => [x.exe, x.updated_ms]);
+    // The next flushes (every 2 s) leave the learners alone until a minute has passed.
+    wall.ms = T0 + 2000;
     r.engine.flush();
-    const rows = db.prepare('SELECT exe, updated_ms FROM sequence_learners ORDER BY exe').all() as {
-      exe: string;
-      updated_ms: number;
-    }[];
+    wall.ms = T0 + LEARNER_WRITE_INTERVAL_MS - 1;
+    r.engine.flush();
+    assert.deepEqual(rows(), [
+      ['/bin/sh', 1],
+      ['/usr/bin/python3', T0],
+    ]);
+    wall.ms = T0 + LEARNER_WRITE_INTERVAL_MS;
+    r.engine.flush();
+    assert.deepEqual(rows(), [
+      ['/bin/sh', 1],
+      ['/usr/bin/python3', T0 + LEARNER_WRITE_INTERVAL_MS],
+    ]);
     db.close();
-    assert.deepEqual(
-      rows.map((x) => [x.exe, x.updated_ms]),
-      [
-        ['/bin/sh', 1],
-        ['/usr/bin/python3', T0],
-      ],
-    );
     const after = new Map(store.loadLearners(KEY).map((l) => [l.exe, hex(l.bytes)]));
     assert.equal(after.get('/bin/sh'), before.get('/bin/sh'));
     assert.notEqual(after.get('/usr/bin/python3'), before.get('/usr/bin/python3'));
@@ -483,6 +502,40 @@ describe('baseline engine: nothing learnt is lost on restart', () => {
       control.join('\n'),
     );
     assert.equal(r.engine.stats().driftDetected, 1);
+  });
+
+  it('keeps a reloaded container’s grace period over when its start is not known', () => {
+    // A container of no known pod (no start time): its start is when the agent first saw it. The
+    // engine is fed directly (as a replayed source without pod metadata would).
+    const other = 'b'.repeat(64);
+    const on = (step: Step): Step => ({
+      ...step,
+      'container.id': other,
+      'container.image': 'registry.local/batch:3',
+    });
+    const setup = (r: Rig): void => {
+      r.engine.observe({ fields: on(exec(T0, '/bin/sh', '/usr/bin/containerd-shim', 100)) });
+      r.engine.observe({ fields: on(write(T0 + 30_000, '/tmp/payload', '0755', other)) });
+      for (let m = 1; m <= 4; m++) {
+        r.engine.observe({ fields: on(exec(T0 + m * MINUTE, '/usr/bin/python3', '/bin/sh', 200 + m)) });
+      }
+    };
+    const payload = (r: Rig): readonly string[] | undefined =>
+      r.engine.observe({ fields: on(exec(T0 + 20 * MINUTE, '/tmp/payload', '/bin/sh', 300)) })?.reasons;
+    const straight = make('grace-straight', 2 * MINUTE, undefined, 10 * MINUTE);
+    setup(straight);
+    const expected = payload(straight);
+    assert.ok(
+      expected?.some((a) => a.includes('written after the container started')),
+      JSON.stringify(expected),
+    );
+    let r = make('grace', 2 * MINUTE, undefined, 10 * MINUTE);
+    setup(r);
+    shut(r);
+    // Restarted: the container's first event since is 20 minutes after it was first seen, so its
+    // grace period (10 minutes) is long over, as without the restart.
+    r = make('grace', 2 * MINUTE, undefined, 10 * MINUTE);
+    assert.deepEqual(payload(r), expected);
   });
 
   it('keeps the stored drift memory within the in-memory limits', () => {

@@ -3,6 +3,9 @@
  * events, a collector-side profile merging what arrives, streams that break.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   addItem,
   decodeProfile,
@@ -19,6 +22,7 @@ import { createLogger } from '../../core/log.js';
 import { createAgentContext } from '../state/agent-context.js';
 import { ProcessTable } from '../state/process-table.js';
 import { BaselineEngine } from './baseline-engine.js';
+import { openBaselineStore } from './baseline-store.js';
 import { IN_FLIGHT_MS } from './outgoing-deltas.js';
 
 const T0 = 1_714_564_800_000;
@@ -128,9 +132,10 @@ interface RunResult {
  * One random run: two or three agents learn, take deltas at random moments, streams break
  * (what was on them is lost) and reconnect, the collector merges what arrives in random order,
  * sends its profiles back and an operator edits them. `reconnect` is what the link does on a new
- * stream (the real one: `engine.resendAll()`).
+ * stream (the real one: `engine.resendAll()`). `flushes`: the engines' write-behind flush runs
+ * now and then, with its resends of what the collector never answered.
  */
-function run(seed: number, reconnect: (a: Agent) => void): RunResult {
+function run(seed: number, reconnect: (a: Agent) => void, flushes = false): RunResult {
   const r = rng(seed);
   const big = seed % 5 === 0; // enough distinct values to overflow a kind across the agents
   const agents = Array.from({ length: 2 + int(r, 2) }, (_, i) =>
@@ -147,7 +152,12 @@ function run(seed: number, reconnect: (a: Agent) => void): RunResult {
     for (let i = 0; i < n && a.inTransit.length > 0; i++) {
       const [d] = a.inTransit.splice(int(r, a.inTransit.length), 1);
       if (d === undefined) break;
-      fromDeltas.set(d.workloadKey, mergeProfiles(at(fromDeltas, d.workloadKey), decodeProfile(d.delta)));
+      const before = at(fromDeltas, d.workloadKey);
+      const merged = mergeProfiles(before, decodeProfile(d.delta));
+      fromDeltas.set(d.workloadKey, merged);
+      // A delta that changed the collector's profile is answered with it, mostly (pacing).
+      if (hex(merged) !== hex(before) && r() < 0.8)
+        a.engine.applyRemote(d.workloadKey, encodeProfile(merged));
     }
   };
   const take = (a: Agent, max: number): void => {
@@ -188,6 +198,8 @@ function run(seed: number, reconnect: (a: Agent) => void): RunResult {
       case 3:
       case 4:
       case 5:
+        // The write-behind flush now and then (it also marks sends never answered for a resend).
+        if (flushes && r() < 0.3) a.engine.flush();
         take(a, 1 + int(r, 3));
         break;
       case 6:
@@ -263,12 +275,29 @@ describe('profile deltas from the baseline engine', () => {
     assert.ok(overflowed > 0, 'no run overflowed a kind');
   });
 
+  it('merges to the same bytes with the flush resending what was never answered (property)', function () {
+    this.timeout(120_000);
+    let whole = 0;
+    for (let seed = 1; seed <= 200; seed++) {
+      const got = run(seed, (a) => a.engine.resendAll(), true);
+      whole += got.whole;
+      assert.deepEqual([...got.fromDeltas.keys()].sort(), [...got.fromWhole.keys()].sort(), `seed ${seed}`);
+      for (const [key, p] of got.fromWhole) {
+        assert.equal(hex(got.fromDeltas.get(key) as Profile), hex(p), `seed ${seed}, ${key}`);
+      }
+    }
+    assert.ok(whole > 0);
+  });
+
   it('would lose changes if a new stream did not start with whole profiles (the property can fail)', function () {
     this.timeout(60_000);
     let differ = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const got = run(seed, () => {});
-      for (const [key, p] of got.fromWhole) if (hex(got.fromDeltas.get(key) as Profile) !== hex(p)) differ++;
+      for (const [key, p] of got.fromWhole) {
+        const d = got.fromDeltas.get(key);
+        if (d === undefined || hex(d) !== hex(p)) differ++;
+      }
     }
     assert.ok(differ > 0, 'dropping deltas without resending never mattered');
   });
@@ -344,6 +373,44 @@ describe('profile deltas from the baseline engine', () => {
     a.engine.close();
   });
 
+  it('sends the whole profile once more when the collector never answers a delta (refused, then nothing changes)', () => {
+    const a = agent('node-a', 2 * MINUTE);
+    const image = IMAGES[0] as string;
+    const key = keyOf(image);
+    a.engine.observe(exec(T0, image, '/usr/bin/python3', '/bin/sh', 'app'));
+    const [first] = a.engine.takeOutgoing(10);
+    assert.ok(first !== undefined);
+    let collector = decodeProfile(first.delta);
+    // The collector answers with its merged profile: what was sent arrived. Nothing is resent.
+    a.engine.applyRemote(key, encodeProfile(collector));
+    a.wall.now = T0 + 2 * IN_FLIGHT_MS + 1;
+    a.engine.flush();
+    assert.deepEqual(a.engine.takeOutgoing(10), []);
+    // Learning goes on to the lock; the delta with a new executable and the lock is refused (a
+    // full queue at the collector): no answer comes, and nothing changes the profile any more.
+    for (let s = 10; s <= 180; s += 10)
+      a.engine.observe(exec(T0 + s * 1000, image, '/usr/bin/python3', '/bin/sh', 'app'));
+    a.engine.observe(exec(T0 + 181_000, image, '/usr/bin/curl', '/bin/sh', 'app'));
+    assert.equal((a.engine.profile(key) as Profile).lock?.actor, 'agent:node-a');
+    a.wall.now = T0 + 3 * MINUTE;
+    const [refused] = a.engine.takeOutgoing(10);
+    assert.ok(refused !== undefined && refused.delta.length < first.delta.length + 200);
+    a.wall.now = T0 + 3 * MINUTE + 2 * IN_FLIGHT_MS - 1;
+    a.engine.flush();
+    assert.deepEqual(a.engine.takeOutgoing(10), [], 'the answer may still come');
+    a.wall.now = T0 + 3 * MINUTE + 2 * IN_FLIGHT_MS;
+    a.engine.flush();
+    const [again] = a.engine.takeOutgoing(10);
+    assert.ok(again !== undefined, 'the collector would lack the lock and /usr/bin/curl for good');
+    collector = mergeProfiles(collector, decodeProfile(again.delta));
+    assert.equal(hex(collector), hex(a.engine.profile(key) as Profile));
+    // That retry awaits no answer (one that changed nothing gets none): no more sends.
+    a.wall.now += 10 * MINUTE;
+    a.engine.flush();
+    assert.deepEqual(a.engine.takeOutgoing(10), []);
+    a.engine.close();
+  });
+
   it('accepts a 253-character node name (the DNS maximum) as the agent’s actor', () => {
     const node = `${'n'.repeat(63)}.${'o'.repeat(63)}.${'d'.repeat(63)}.${'e'.repeat(61)}`;
     assert.equal(node.length, 253);
@@ -359,5 +426,47 @@ describe('profile deltas from the baseline engine', () => {
     assert.equal(hex(decodeProfile(d.delta)), hex(p));
     assert.deepEqual(summarizeProfile(p).nodes, [node]);
     a.engine.close();
+  });
+
+  it('sends what a profile evicted from memory before its turn had not sent yet (from the store)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-deltas-'));
+    try {
+      const wall = { now: T0 };
+      const engine = new BaselineEngine({
+        node: 'node-a',
+        context: createAgentContext({ processes: new ProcessTable({ maxEntries: 1000 }) }),
+        logger: createLogger({ write: () => {}, now: () => wall.now, level: 'error' }),
+        learningPeriodMs: 24 * 60 * MINUTE,
+        sequences: false,
+        maxProfiles: 1,
+        store: openBaselineStore({ path: join(dir, 'baselines.db') }),
+        now: () => wall.now,
+        flushIntervalMs: 0,
+      });
+      const [api, worker] = IMAGES as [string, string];
+      const collector = new Map<string, Profile>();
+      const deliver = (): void => {
+        for (const d of engine.takeOutgoing(10)) {
+          const got = decodeProfile(d.delta);
+          collector.set(d.workloadKey, mergeProfiles(collector.get(d.workloadKey) ?? got, got));
+        }
+      };
+      engine.observe(exec(T0, api, '/usr/bin/python3', '/bin/sh', 'app'));
+      deliver();
+      // A new executable in api; before the link's next tick, worker's first event pushes api
+      // out of memory (maxProfiles 1).
+      wall.now = T0 + 1000;
+      engine.observe(exec(T0 + 1000, api, '/usr/bin/curl', '/bin/sh', 'app'));
+      engine.observe(exec(T0 + 1500, worker, '/usr/bin/node', '/bin/sh', 'app'));
+      assert.equal(engine.stats().profilesEvicted, 1);
+      deliver();
+      const held = collector.get(keyOf(api));
+      assert.ok(held?.items.has('exec\u0000/usr/bin/curl'), 'the collector lacks what api learnt');
+      // Nothing more to send, and api comes back whole when its workload shows up again.
+      assert.deepEqual(engine.takeOutgoing(10), []);
+      engine.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

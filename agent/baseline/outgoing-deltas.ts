@@ -15,6 +15,13 @@
  *   back: if that lacks something this agent sent more than {@link IN_FLIGHT_MS} ago (so not
  *   merely still on its way), the next delta is the whole profile
  *   ({@link OutgoingDeltas.checkRemote}).
+ * - The collector sends a profile back only when a delta changed it, so a refused delta may get
+ *   no answer at all (nothing else changes the profile: it locked, say). A profile whose last
+ *   send is two {@link IN_FLIGHT_MS} old, with no profile from the collector since that either
+ *   held all this agent holds or came after those two windows (and was checked as above), is
+ *   sent whole once more ({@link OutgoingDeltas.overdue}). That retry awaits no answer (a delta
+ *   that changed nothing at the collector gets none either). A profile sent to steadily is
+ *   never overdue: the answers to its sends do the checking.
  *
  * Memory: no second copy of any profile. Per profile in the engine's memory, the keys of the items
  * changed since the last send, and of those sent in the last one to two {@link IN_FLIGHT_MS}
@@ -54,6 +61,10 @@ interface DeltaRecord {
   /** When the whole profile, and the life cycle, were last sent (-Infinity: never). */
   wholeSentMs: number;
   headerSentMs: number;
+  /** The last send awaits a profile from the collector (see {@link OutgoingDeltas.overdue}). */
+  awaiting: boolean;
+  /** The next whole profile is the retry of {@link OutgoingDeltas.overdue}: no answer awaited. */
+  retry: boolean;
 }
 
 /** What {@link OutgoingDeltas.take} sends. */
@@ -82,6 +93,8 @@ export class OutgoingDeltas {
         windowStartMs: -Infinity,
         wholeSentMs: -Infinity,
         headerSentMs: -Infinity,
+        awaiting: false,
+        retry: false,
       };
       this.records.set(key, r);
     }
@@ -127,6 +140,8 @@ export class OutgoingDeltas {
       for (const k of r.items) r.recent.add(k);
     }
     r.headerSentMs = nowMs;
+    r.awaiting = !r.retry;
+    r.retry = false;
     r.items.clear();
     r.header = false;
     r.trimmed = false;
@@ -145,6 +160,8 @@ export class OutgoingDeltas {
     if (r.whole) return true;
     this.rotate(r, nowMs);
     if (!sameTrimmed(merged.trimmed, remote.trimmed)) r.trimmed = true;
+    // Nothing sent is on its way any more: what follows judges it all.
+    if (nowMs - r.headerSentMs >= 2 * IN_FLIGHT_MS) r.awaiting = false;
     const wholeOnItsWay = nowMs - r.wholeSentMs < IN_FLIGHT_MS;
     if (!wholeOnItsWay) {
       const headerOnItsWay = r.header || nowMs - r.headerSentMs < IN_FLIGHT_MS;
@@ -161,6 +178,30 @@ export class OutgoingDeltas {
     }
     if (r.whole) r.items.clear();
     return this.pending(merged.key);
+  }
+
+  /** The collector's profile of `key` holds everything this agent holds: what was sent arrived. */
+  confirmed(key: string): void {
+    const r = this.records.get(key);
+    if (r !== undefined) r.awaiting = false;
+  }
+
+  /**
+   * Keys whose last send, two {@link IN_FLIGHT_MS} ago or more, no profile from the collector has
+   * answered: each is next sent whole, once (see the module comment). One pass over the records
+   * (one per profile in memory); call it now and then (the engine's flush).
+   */
+  overdue(nowMs: number): string[] {
+    const out: string[] = [];
+    for (const [key, r] of this.records) {
+      if (!r.awaiting || nowMs - r.headerSentMs < 2 * IN_FLIGHT_MS) continue;
+      r.awaiting = false;
+      r.whole = true;
+      r.retry = true;
+      r.items.clear();
+      out.push(key);
+    }
+    return out;
   }
 
   /** Forgets `key` (its profile left memory): when it comes back, it is sent whole. */

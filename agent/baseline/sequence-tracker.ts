@@ -6,11 +6,13 @@
  * sees enough of its own replicas); they are kept in the agent's baseline store at lock time and
  * survive restarts. What a learner gathered before the lock survives too: the engine's
  * write-behind flush stores the learners that learnt something since their last write
- * ({@link SequenceTracker.changedLearners}, as `SequenceLearner.toBytes`), at every flush and
- * at close, and when a learning profile is loaded again (a restart, or read back after an
- * eviction) its learners are restored ({@link SequenceTracker.restoreLearners}) and go on as if
- * nothing happened. Only the calls of processes still running, not yet handed to a learner (less
- * than one chunk per process), are lost. A stored learner that cannot be read is counted
+ * ({@link SequenceTracker.changedLearners}, as `SequenceLearner.toBytes`), at most once a minute
+ * (`LEARNER_WRITE_INTERVAL_MS` in baseline-engine.ts) and at eviction and close, and when a
+ * learning profile is loaded again (a restart, or read back after an eviction) its learners are
+ * restored ({@link SequenceTracker.restoreLearners}) and go on as if nothing happened. Across a
+ * stop, only the calls of processes still running, not yet handed to a learner (less than one
+ * chunk per process), are lost; a crash also loses what learners gathered since their last
+ * write. A stored learner that cannot be read is counted
  * ({@link SequenceTracker.learnersUnreadable}) and that executable starts afresh. A profile
  * reopened for learning starts its models and learners afresh; at the lock, the stored learners
  * give way to the models.

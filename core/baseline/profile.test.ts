@@ -330,6 +330,54 @@ describe('profiles (CRDT)', () => {
     }
   });
 
+  it('counts what a full kind drops with operator adds and removes on any state, in any order (property)', function () {
+    this.timeout(60_000);
+    const value = (i: number): string => `/opt/bin/t${String(i).padStart(5, '0')}`;
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = rng(seed);
+      const universe = MAX_ITEMS_PER_KIND + 20 + Math.floor(r() * 200);
+      const changes: Profile[] = [];
+      for (let c = 0; c < 4; c++) {
+        const items: [ProfileItemKind, string, number][] = [];
+        for (let i = 0, n = 300 + Math.floor(r() * 500); i < n; i++) {
+          items.push(['exec', value(Math.floor(r() * universe)), 1 + Math.floor(r() * 50)]);
+        }
+        changes.push(delta(pick(r, ['node-a', 'node-b']), 10, items));
+      }
+      // Operators edit states that hold some of the changes only (replicas, the collector before
+      // a delta arrived): adds and removes of values learnt, unseen, small and large.
+      for (let e = 0; e < 6; e++) {
+        const base = mergeTree(r, shuffle(r, changes).slice(0, 1 + Math.floor(r() * changes.length)));
+        const v = value(r() < 0.3 ? universe + Math.floor(r() * 50) : Math.floor(r() * universe));
+        const ctx = { actor: pick(r, ['alice', 'bob']), nowMs: 100 + e };
+        try {
+          changes.push(
+            r() < 0.5
+              ? addItem(base, { kind: 'exec', value: v }, ctx)
+              : removeItem(base, { kind: 'exec', value: v }, ctx),
+          );
+        } catch {
+          // A full kind refuses an add that would not be kept.
+        }
+      }
+      const reference = hex(encodeProfile(changes.reduce(mergeProfiles)));
+      for (let trial = 0; trial < 4; trial++) {
+        assert.equal(hex(encodeProfile(mergeTree(r, shuffle(r, changes)))), reference, `seed ${seed}`);
+      }
+      const merged = decodeProfile(Buffer.from(reference, 'hex'));
+      assert.equal(hex(encodeProfile(mergeProfiles(merged, pick(r, changes)))), reference, 'idempotent');
+      // A dropped value never comes back, and every value held anywhere and not kept is counted.
+      const kept = new Set([...merged.items.values()].map((i) => i.value));
+      const everywhere = new Set(changes.flatMap((c) => [...c.items.values()].map((i) => i.value)));
+      const hashes = new Set(merged.trimmed.get('exec') ?? []);
+      for (const v of kept)
+        assert.ok(!hashes.has(trimmedValueHash(v)), `seed ${seed}: ${v} kept and trimmed`);
+      const dropped = [...everywhere].filter((v) => !kept.has(v));
+      for (const v of dropped) assert.ok(hashes.has(trimmedValueHash(v)), `seed ${seed}: ${v} not counted`);
+      assert.equal(summarizeProfile(merged).trimmed.exec, new Set(dropped.map(trimmedValueHash)).size);
+    }
+  });
+
   it('keeps the trimmed hashes a function of the dropped values', () => {
     const many = (from: number, n: number): Profile =>
       delta(

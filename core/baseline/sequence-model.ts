@@ -74,6 +74,7 @@
  * (lookahead pair) models over distances 1-10 (DR at 1% up to 26%, AUC down to 0.87); Markov
  * models over ~20 syscall categories (orders 3-10); counts and shares of distinct never-seen
  * n-grams; surprisal over calls other than time and wait calls only (0.896 / 18%, within noise);
+ * surprisal less the entropy of the model's prediction in its context (0.835 alone, no gain);
  * the likelihood ratio to a general-purpose compressor's code length (input-complexity
  * correction); PCA reconstruction error of 1-/2-gram profiles; and a neural window language model
  * (12 calls of context, 128 hidden units): it predicts held-out normal calls better (1.60 against
