@@ -312,6 +312,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       registry: metrics.registry,
       eventsTotal: () => pipeline.stats().events,
       capabilities: [...(enforcement?.capabilities ?? []), ...(baseline !== undefined ? ['baselines'] : [])],
+      ...(enforcement !== undefined ? { quarantineReport: enforcement.report } : {}),
       ...(baseline !== undefined ? { baselines: baseline } : {}),
       onCommand:
         enforcement?.handler.handle ??

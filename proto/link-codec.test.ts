@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import protobuf from 'protobufjs';
 import type { Alert } from '../core/alert.js';
 import { agentLinkService } from './agent-link-service.js';
 import {
@@ -8,7 +10,7 @@ import {
   encodeCollectorMessage,
 } from './link-codec.js';
 import type { AgentMessage, CollectorMessage } from './link-messages.js';
-import { linkTypes } from './link-proto.js';
+import { LINK_PROTO_PATH, linkTypes } from './link-proto.js';
 
 const signature: Alert = {
   time: '2024-05-01T12:00:00.123456789Z',
@@ -194,6 +196,77 @@ describe('link codec', () => {
         assert.deepEqual(decoded, m);
       }
     }
+  });
+
+  it('keeps the Hello quarantine report and its presence: absent, empty, or with entries', () => {
+    const base = {
+      node: 'node-1',
+      agentVersion: '0.1.0',
+      protocolVersion: 1,
+      capabilities: ['nftables'],
+      host: { hostname: 'node-1', os: '', kernel: '', arch: '', cpus: 1, memoryBytes: 1, source: '' },
+    };
+    const full: AgentMessage = {
+      type: 'hello',
+      hello: {
+        ...base,
+        quarantines: {
+          held: [
+            {
+              quarantineId: 'q-lx1-0a1b2c3d4e',
+              namespace: 'shop',
+              pod: 'web-1',
+              podUid: '0b7c0d3e-7f5e-4a43-9d51-9a0c3f1e2b11',
+              appliedMs: 1_714_564_800_123,
+            },
+            { quarantineId: 'q-2', namespace: 'db', pod: 'pg-0', podUid: '', appliedMs: 2 ** 42 },
+          ],
+          omitted: 3,
+        },
+      },
+    };
+    assert.deepEqual(roundTrip(full), full);
+    const empty: AgentMessage = { type: 'hello', hello: { ...base, quarantines: { held: [], omitted: 0 } } };
+    assert.deepEqual(roundTrip(empty), empty);
+    const absent = roundTrip({ type: 'hello', hello: base });
+    assert.equal(absent.type === 'hello' && 'quarantines' in absent.hello, false);
+  });
+
+  it('stays compatible with peers that predate the quarantine report (same protocol version)', () => {
+    // The contract as it was before Hello.quarantines: what an older collector decodes with.
+    const text = readFileSync(LINK_PROTO_PATH, 'utf8');
+    const older = text.replace(/^\s*QuarantineReport quarantines = 6;$/m, '');
+    assert.notEqual(older, text);
+    const root = protobuf.parse(older, { keepCase: false }).root;
+    const oldAgentMessage = root.lookupType('vigil.v1.AgentMessage');
+    const hello = {
+      node: 'node-1',
+      agentVersion: '0.1.0',
+      protocolVersion: 1,
+      capabilities: [],
+      host: { hostname: 'n', os: '', kernel: '', arch: '', cpus: 1, memoryBytes: 1, source: '' },
+    };
+    // A newer agent's Hello reads fine on the older side, with everything it knows intact.
+    const bytes = encodeAgentMessage({
+      type: 'hello',
+      hello: {
+        ...hello,
+        quarantines: {
+          held: [{ quarantineId: 'q-1', namespace: 'a', pod: 'b', podUid: '', appliedMs: 1 }],
+          omitted: 0,
+        },
+      },
+    });
+    const seen = oldAgentMessage.toObject(oldAgentMessage.decode(bytes)) as {
+      hello?: Record<string, unknown>;
+    };
+    assert.equal(seen.hello?.['node'], 'node-1');
+    assert.equal(seen.hello?.['protocolVersion'], 1);
+    // An older agent's Hello reads on this side as "not reported".
+    const oldBytes = Buffer.from(oldAgentMessage.encode(oldAgentMessage.fromObject({ hello })).finish());
+    const decoded = decodeAgentMessage(oldBytes);
+    assert.equal(decoded.type, 'hello');
+    assert.equal(decoded.type === 'hello' && decoded.hello.quarantines, undefined);
   });
 
   it('round-trips every collector message', () => {

@@ -11,6 +11,9 @@
  * - `workload`: only the keys that have a value are set on either side;
  * - `score` (proto3 optional) and `reasons` are present only when the alert has them.
  *
+ * A Hello's `quarantines` report keeps its presence: absent (not reported) decodes to no key,
+ * present and empty (holds none) to an empty report.
+ *
  * Decoding never throws. A message that is not protobuf, or lacks what its payload must have,
  * decodes to `{ type: 'unreadable', reason }`; a payload this code does not know (from a newer
  * peer) to `{ type: 'unknown' }`. An alert that cannot be read does not spoil its batch: it is
@@ -24,6 +27,7 @@ import type {
   CommandAction,
   CommandOutcome,
   LinkHostFacts,
+  QuarantineReport,
   ReceivedAgentMessage,
   ReceivedCollectorMessage,
   ReceivedCommand,
@@ -95,6 +99,17 @@ interface WireCommand {
   release?: { quarantineId?: string; namespace?: string; pod?: string } | null;
 }
 
+interface WireQuarantineReport {
+  held?: {
+    quarantineId?: string;
+    namespace?: string;
+    pod?: string;
+    podUid?: string;
+    appliedUnixMs?: WireU64;
+  }[];
+  omitted?: number;
+}
+
 interface WireAgentMessage {
   payload?: string;
   hello?: {
@@ -103,6 +118,8 @@ interface WireAgentMessage {
     host?: WireHostFacts | null;
     protocolVersion?: number;
     capabilities?: string[];
+    // null (protobufjs' default for an absent message field): not reported.
+    quarantines?: WireQuarantineReport | null;
   };
   alerts?: { batchId?: WireU64; alerts?: WireAlert[]; resent?: boolean };
   commandResult?: { commandId?: string; outcome?: number; detail?: string };
@@ -271,6 +288,32 @@ function hostFromWire(wire: WireHostFacts | null | undefined): LinkHostFacts {
   };
 }
 
+function reportToWire(report: QuarantineReport): WireQuarantineReport {
+  return {
+    held: report.held.map((q) => ({
+      quarantineId: q.quarantineId,
+      namespace: q.namespace,
+      pod: q.pod,
+      podUid: q.podUid,
+      appliedUnixMs: q.appliedMs,
+    })),
+    omitted: report.omitted,
+  };
+}
+
+function reportFromWire(wire: WireQuarantineReport): QuarantineReport {
+  return {
+    held: (wire.held ?? []).map((q) => ({
+      quarantineId: str(q.quarantineId),
+      namespace: str(q.namespace),
+      pod: str(q.pod),
+      podUid: str(q.podUid),
+      appliedMs: u64(q.appliedUnixMs),
+    })),
+    omitted: wire.omitted ?? 0,
+  };
+}
+
 function actionToWire(action: CommandAction): Pick<WireCommand, 'quarantine' | 'release'> {
   switch (action.type) {
     case 'quarantine':
@@ -336,6 +379,7 @@ function agentMessageToWire(message: AgentMessage): WireAgentMessage {
           host: { ...h.host },
           protocolVersion: h.protocolVersion,
           capabilities: [...h.capabilities],
+          ...(h.quarantines !== undefined && { quarantines: reportToWire(h.quarantines) }),
         },
       };
     }
@@ -391,6 +435,8 @@ export function decodeAgentMessage(bytes: Uint8Array): ReceivedAgentMessage {
           protocolVersion: h.protocolVersion ?? 0,
           capabilities: [...(h.capabilities ?? [])],
           host: hostFromWire(h.host),
+          ...(h.quarantines !== undefined &&
+            h.quarantines !== null && { quarantines: reportFromWire(h.quarantines) }),
         },
       };
     }

@@ -8,7 +8,10 @@
  */
 import type { Alert } from '../core/alert.js';
 
-/** The version of the link contract this code speaks (`Hello.protocol_version`). */
+/**
+ * The version of the link contract this code speaks (`Hello.protocol_version`). Fields added to
+ * version 1 later are optional (absent means "not said"), so that older peers keep working.
+ */
 export const LINK_PROTOCOL_VERSION = 1;
 
 /** Facts an agent reports about its host. */
@@ -32,6 +35,30 @@ export interface Hello {
   /** Enforcers and features the agent offers (`nftables`, `cgroup-freeze`, ...). */
   readonly capabilities: readonly string[];
   readonly host: LinkHostFacts;
+  /**
+   * The quarantines the agent holds active, read for this stream. Absent: not reported (an older
+   * agent, or one without enforcement); the collector then reconciles nothing.
+   */
+  readonly quarantines?: QuarantineReport;
+}
+
+/** A quarantine an agent holds active: its record, as the agent re-applies it. */
+export interface HeldQuarantine {
+  readonly quarantineId: string;
+  readonly namespace: string;
+  readonly pod: string;
+  /** The uid of the pod it was applied to; '' when not known. */
+  readonly podUid: string;
+  /** When the agent applied it first, ms since the epoch. */
+  readonly appliedMs: number;
+}
+
+/** The quarantines an agent holds active, sent in its Hello on every new stream. */
+export interface QuarantineReport {
+  /** Oldest applied first. */
+  readonly held: readonly HeldQuarantine[];
+  /** Held but left out to keep the Hello small (the newest ones). */
+  readonly omitted: number;
 }
 
 /** The collector's answer to an accepted Hello: the limits the agent must respect. */

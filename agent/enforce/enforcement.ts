@@ -1,15 +1,17 @@
 /**
  * The agent's enforcement, assembled: what this node can do (the capabilities told to the
- * collector in the Hello), the command handler, and the re-apply of remembered quarantines at
- * start.
+ * collector in the Hello), the command handler, the re-apply of remembered quarantines at
+ * start, and the report of the quarantines held (also in the Hello, see quarantine-report.ts).
  *
  * @example
  * const enforcement = await startEnforcement({ cri, dbPath, logger, registry });
- * startShipper({ ..., onCommand: enforcement.handler.handle, capabilities: enforcement.capabilities });
+ * startShipper({ ..., onCommand: enforcement.handler.handle, capabilities: enforcement.capabilities,
+ *   quarantineReport: enforcement.report });
  * void enforcement.reapply();
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/log.js';
+import type { QuarantineReport } from '../../proto/link-messages.js';
 import type { CriClient } from '../state/cri/cri-client.js';
 import { createEnforceMetrics } from './enforce-metrics.js';
 import { createEnforcers } from './enforcer-registry.js';
@@ -19,6 +21,7 @@ import {
   type QuarantineHandler,
   type ReapplySummary,
 } from './quarantine-handler.js';
+import { quarantineReport } from './quarantine-report.js';
 import { openQuarantineStore } from './quarantine-store.js';
 
 /** Options of {@link startEnforcement}. */
@@ -47,6 +50,8 @@ export interface Enforcement {
    * return the same promise.
    */
   reapply(): Promise<ReapplySummary>;
+  /** The quarantines held now, for the Hello of a new stream to the collector (a plain function). */
+  readonly report: () => QuarantineReport;
   close(): void;
 }
 
@@ -100,6 +105,7 @@ export async function startEnforcement(options: EnforcementOptions): Promise<Enf
           timer.unref();
         }
       })),
+    report: () => quarantineReport(store),
     close() {
       if (closed) return;
       closed = true;

@@ -13,6 +13,12 @@
  *
  * Commands run one at a time, in arrival order: a release never overtakes the quarantine it
  * undoes, and two commands never write one pod's rules at once.
+ *
+ * A remembered quarantine is re-applied here (at start and by the periodic check) until a
+ * release removes its record. So that a release this agent missed (sent while it was away, e.g.
+ * broadcast because the pod's node was not known) still arrives, the agent reports its records
+ * in the Hello of every new stream (quarantine-report.ts); the collector answers those it no
+ * longer holds active with an ordinary release command, handled like any other.
  */
 import type { Logger } from '../../core/log.js';
 import type { Command, CommandResult, QuarantineAction, ReleaseAction } from '../../proto/link-messages.js';

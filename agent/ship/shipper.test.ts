@@ -10,8 +10,10 @@ import { startIngestServer, type IngestServer } from '../../collector/ingest/ing
 import { openSqliteStore } from '../../collector/store/sqlite-store.js';
 import type { CollectorStore } from '../../collector/store/store.js';
 import { agentLinkService } from '../../proto/agent-link-service.js';
-import type { Command, CommandResult, LinkHostFacts } from '../../proto/link-messages.js';
+import type { Command, CommandResult, LinkHostFacts, QuarantineReport } from '../../proto/link-messages.js';
 import { createTestPki, type TestPki } from '../../test/support/link-pki.js';
+import { quarantineReport } from '../enforce/quarantine-report.js';
+import { openQuarantineStore } from '../enforce/quarantine-store.js';
 import { openSpool, type Spool } from '../spool/spool.js';
 import { collectHostFacts } from './host-facts.js';
 import { startShipper, type Shipper, type ShipperOptions } from './shipper.js';
@@ -193,6 +195,70 @@ describe('shipper', function () {
       action: { type: 'release', quarantineId: 'Q7', namespace: 'shop', pod: 'web-1' },
     });
     assert.deepEqual(failed, { commandId: 'r-7', outcome: 'failed', detail: 'nft: no such table' });
+  });
+
+  it('reports the quarantines held, read afresh, in the Hello of every new stream', async () => {
+    const held = openQuarantineStore(join(dir, 'quarantines.db'));
+    try {
+      const reports: (QuarantineReport | undefined)[] = [];
+      const listen = (srv: IngestServer): void =>
+        srv.onAgentEvent((e) => {
+          if (e.type === 'connected') reports.push(e.quarantines);
+        });
+      const { port } = await startServer();
+      listen(server!);
+      const s = ship(port, { quarantineReport: () => quarantineReport(held) });
+      await eventually(() => reports.length === 1, 'the first Hello');
+      assert.deepEqual(reports[0], { held: [], omitted: 0 });
+      // Applied while connected: the next stream's Hello says so.
+      held.put({
+        quarantineId: 'q-lx1-0a1b2c3d4e',
+        namespace: 'shop',
+        pod: 'web-1',
+        podUid: 'u-1',
+        cutEstablished: true,
+        freeze: false,
+        reason: 'miner',
+        appliedMs: 1_714_564_800_123,
+      });
+      await server!.close({ graceMs: 100 });
+      await eventually(() => !s.status().connected, 'the shipper to notice');
+      await startServer(`127.0.0.1:${port}`);
+      listen(server!);
+      await eventually(() => reports.length === 2, 'the Hello of the new stream');
+      assert.deepEqual(reports[1], {
+        held: [
+          {
+            quarantineId: 'q-lx1-0a1b2c3d4e',
+            namespace: 'shop',
+            pod: 'web-1',
+            podUid: 'u-1',
+            appliedMs: 1_714_564_800_123,
+          },
+        ],
+        omitted: 0,
+      });
+    } finally {
+      held.close();
+    }
+  });
+
+  it('connects without a quarantine report when reading it fails, and says why', async () => {
+    const reports: (QuarantineReport | undefined)[] = [];
+    const { port } = await startServer();
+    server!.onAgentEvent((e) => {
+      if (e.type === 'connected') reports.push(e.quarantines);
+    });
+    ship(port, {
+      quarantineReport: () => {
+        throw new Error('SQLITE_IOERR: disk I/O error');
+      },
+    });
+    await eventually(() => reports.length === 1, 'the Hello');
+    assert.equal(reports[0], undefined);
+    assert.ok(
+      agentLog.some((l) => l.includes('reading the quarantines held failed') && l.includes('SQLITE_IOERR')),
+    );
   });
 
   it('sends heartbeats with the spool depth at the interval the collector asks for', async () => {

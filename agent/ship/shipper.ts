@@ -18,7 +18,12 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/log.js';
-import { LINK_PROTOCOL_VERSION, type Hello, type LinkHostFacts } from '../../proto/link-messages.js';
+import {
+  LINK_PROTOCOL_VERSION,
+  type Hello,
+  type LinkHostFacts,
+  type QuarantineReport,
+} from '../../proto/link-messages.js';
 import type { Spool } from '../spool/spool.js';
 import { createBackoff, type BackoffOptions } from './backoff.js';
 import { LinkSession, type BaselineLink, type CommandHandler } from './link-session.js';
@@ -48,6 +53,12 @@ export interface ShipperOptions {
   readonly onCommand?: CommandHandler;
   /** What the agent offers (`nftables`, `cgroup-freeze`, ...), reported in the Hello. */
   readonly capabilities?: readonly string[];
+  /**
+   * The quarantines this node holds active, read for the Hello of every new stream (so that the
+   * collector can release those it released while the agent was away). Without it, or when it
+   * throws, the Hello does not report quarantines.
+   */
+  readonly quarantineReport?: () => QuarantineReport;
   /** Events read so far, for heartbeats. */
   readonly eventsTotal?: () => number;
   /** Learnt profiles to exchange with the collector (deltas out, merged profiles in). */
@@ -141,12 +152,22 @@ export function startShipper(options: ShipperOptions): Shipper {
   }
   // Only now: a start that throws above leaves the registry untouched.
   const metrics = createShipMetrics(options.registry);
-  const hello: Hello = {
+  const baseHello: Hello = {
     node: options.node,
     agentVersion: options.agentVersion,
     protocolVersion: LINK_PROTOCOL_VERSION,
     capabilities: options.capabilities ?? [],
     host: options.hostFacts,
+  };
+  /** The Hello of a new stream: what is held now, not at start (quarantines come and go). */
+  const helloNow = (): Hello => {
+    if (options.quarantineReport === undefined) return baseHello;
+    try {
+      return { ...baseHello, quarantines: options.quarantineReport() };
+    } catch (err) {
+      logger.error('reading the quarantines held failed; the Hello does not report them', { err });
+      return baseHello;
+    }
   };
 
   let closed = false;
@@ -178,7 +199,7 @@ export function startShipper(options: ShipperOptions): Shipper {
         client,
         ledger,
         spool: options.spool,
-        hello,
+        hello: helloNow(),
         logger,
         metrics,
         now,

@@ -12,6 +12,9 @@
  *    spool and sends them again after reconnecting.
  * 4. Heartbeats update the agent's record; command results go to the command router.
  *
+ * The `connected` event carries the quarantines the agent's Hello says it holds, for the
+ * quarantine service to reconcile (collector/response/quarantine-service.ts).
+ *
  * Everything here runs synchronously on each message (the store is synchronous), so messages of
  * one stream are handled strictly in order.
  */
@@ -28,6 +31,7 @@ import {
   type CommandResult,
   type Heartbeat,
   type Hello,
+  type QuarantineReport,
   type ReceivedAgentMessage,
   type ReceivedAlertBatch,
   type Welcome,
@@ -39,9 +43,13 @@ import type { IngestMetrics, RefusalReason } from './ingest-metrics.js';
 /** The stream type of `Connect` on the server. */
 export type ConnectStream = ServerDuplexStream<ReceivedAgentMessage, CollectorMessage>;
 
-/** Something that happened to an agent: for the console's live view. */
+/**
+ * Something that happened to an agent: for the console's live view, and for the services that
+ * act when an agent connects. `quarantines` is what the agent's Hello reported holding (absent:
+ * not reported).
+ */
 export type AgentEvent =
-  | { readonly type: 'connected'; readonly agent: AgentRecord }
+  | { readonly type: 'connected'; readonly agent: AgentRecord; readonly quarantines?: QuarantineReport }
   | { readonly type: 'heartbeat'; readonly agent: AgentRecord }
   | { readonly type: 'disconnected'; readonly agent: AgentRecord; readonly reason: string };
 
@@ -238,7 +246,11 @@ export class AgentSession {
     this.saveRecord();
     this.write({ type: 'welcome', welcome: this.host.welcome });
     this.log.info('agent connected', { node: hello.node, version: hello.agentVersion });
-    this.host.agentEvent({ type: 'connected', agent: this.record });
+    this.host.agentEvent({
+      type: 'connected',
+      agent: this.record,
+      ...(hello.quarantines !== undefined && { quarantines: hello.quarantines }),
+    });
   }
 
   private onBatch(batch: ReceivedAlertBatch): void {

@@ -14,6 +14,20 @@
  * command is sent again when it connects (also after a collector restart, since the records are
  * in the database). Commands are idempotent on the agent, so a resend is harmless.
  *
+ * A broadcast can be applied by an agent whose answer never arrives; a release broadcast while
+ * that agent is away then misses it, and the agent would keep re-applying its record. So every
+ * agent reports the quarantines it holds in the Hello of each new stream, and the collector
+ * reconciles each one against its record (actor `collector`, audited, counted in
+ * `vigil_collector_quarantine_reconciled_total`):
+ * - released or releasing, its node layer released, or applied by another node: the agent gets
+ *   the release command (`release.node.reconciled`); an agent that does not confirm it is asked
+ *   again on the retry interval while it stays connected, and on its next stream anyway;
+ * - active (or failed) and not applied by any node: that agent evidently has the pod; its node
+ *   layer is recorded as applied by it, as a late answer would have (`quarantine.node.reconciled`);
+ * - no record (e.g. the collector's database was lost): nothing is released — a cut nobody can
+ *   account for is never undone silently; a warning is logged and `quarantine.unknown-on-agent`
+ *   audited, once per quarantine per agent stream, for a person to release.
+ *
  * A pod has at most one open quarantine: asking again for an active one returns it (after
  * retrying any layer that is not applied). Calls for one pod are serialised; calls for different
  * pods run in parallel.
@@ -23,7 +37,7 @@
  */
 import type { Role } from '../auth/role.js';
 import type { Logger } from '../../core/log.js';
-import type { Command, CommandResult } from '../../proto/link-messages.js';
+import type { Command, CommandResult, HeldQuarantine, QuarantineReport } from '../../proto/link-messages.js';
 import type { AgentEvent } from '../ingest/agent-session.js';
 import { CommandDeliveryError } from '../ingest/command-router.js';
 import type { CollectorStore } from '../store/store.js';
@@ -170,6 +184,14 @@ const POD_SHAPE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 export const MAX_REASON_LENGTH = 2000;
 /** Agents a broadcast command goes to at once. */
 const BROADCAST_CHUNK = 64;
+/** Entries of one agent's report looked at (an agent holds at most 10,000); the rest are logged. */
+export const MAX_REPORTED_QUARANTINES = 10_000;
+/** Unknown quarantines of one report logged and audited one by one; more make one record of each. */
+const MAX_UNKNOWN_AUDITED = 100;
+/** Releases owed to connected agents that did not confirm one, kept for the retry pass. */
+const MAX_OWED_RELEASES = 10_000;
+/** Longest quarantine id taken from a report (ours are 26 characters). */
+const MAX_REPORTED_ID_LENGTH = 128;
 
 /** Checks a reason: non-empty after trimming, at most {@link MAX_REASON_LENGTH} characters. */
 export function checkReason(reason: unknown): string {
@@ -801,8 +823,304 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
     }
   };
 
+  // ---- what agents report holding (see the module comment) ----
+
+  // Releases sent to a connected agent that it did not confirm, by node and quarantine id, with
+  // what the agent reported and when. At most MAX_OWED_RELEASES in all; a node's entries go when
+  // it connects again or disconnects (its next Hello reports afresh), or when its release is
+  // confirmed.
+  interface Owed {
+    readonly held: HeldQuarantine;
+    readonly sinceMs: number;
+  }
+  const owed = new Map<string, Map<string, Owed>>();
+  let owedCount = 0;
+  const retrying = new Set<string>();
+  const owe = (node: string, held: HeldQuarantine, sinceMs: number, due: boolean): void => {
+    const id = held.quarantineId;
+    const entries = owed.get(node);
+    if (!due) {
+      if (entries?.delete(id) === true) {
+        owedCount--;
+        if (entries.size === 0) owed.delete(node);
+      }
+      return;
+    }
+    if (entries?.has(id) === true) return;
+    if (owedCount >= MAX_OWED_RELEASES) {
+      log.warn('too many unconfirmed releases to retry; this one waits for the agent\u2019s next stream', {
+        node,
+        quarantine: id,
+      });
+      return;
+    }
+    owed.set(node, (entries ?? new Map<string, Owed>()).set(id, { held, sinceMs }));
+    owedCount++;
+  };
+  const forgetOwed = (node: string): void => {
+    owedCount -= owed.get(node)?.size ?? 0;
+    owed.delete(node);
+  };
+
+  const iso = (ms: number | null): string =>
+    ms === null ? 'at an unknown time' : new Date(ms).toISOString();
+
+  /**
+   * What to do about quarantine `q` that `node` reported holding (`sinceMs`: when its stream
+   * opened; what happened on this node after that is newer than the report).
+   */
+  const reportedAction = (
+    q: Quarantine,
+    node: string,
+    sinceMs: number,
+  ):
+    | { kind: 'release'; why: string; settle: boolean }
+    | { kind: 'adopt' | 'in-step' }
+    | { kind: 'left'; why: string } => {
+    const n = q.layers.node;
+    if (q.node === node && n.updatedMs >= sinceMs && (n.state === 'released' || n.state === 'applied')) {
+      // Settled with this very agent since it reported (the resend on connect answered).
+      return { kind: 'in-step' };
+    }
+    if (q.state === 'released') {
+      return { kind: 'release', why: `the quarantine was released ${iso(q.releasedMs)}`, settle: false };
+    }
+    // The release of a quarantine waiting for this node (or for no node in particular) is done
+    // once this agent released it.
+    const settle = q.state === 'releasing' && (q.node === null || q.node === node) && n.state !== 'released';
+    if (q.state === 'releasing') return { kind: 'release', why: 'the quarantine is being released', settle };
+    if (n.state === 'released') {
+      return { kind: 'release', why: 'the quarantine\u2019s node layer is released', settle: false };
+    }
+    if (q.node !== null && q.node !== node) {
+      return n.state === 'applied'
+        ? { kind: 'release', why: `node ${q.node} applied the quarantine`, settle: false }
+        : { kind: 'left', why: `the quarantine is expected on node ${q.node} (node layer ${n.state})` };
+    }
+    if (n.state === 'applied' && q.state === 'active') return { kind: 'in-step' };
+    if (q.state === 'failed') {
+      const open = quarantines.open(q.namespace, q.pod);
+      if (open !== undefined && open.id !== q.id) {
+        return {
+          kind: 'left',
+          why: `the pod has a newer quarantine, ${open.id}, that replaces it on the node`,
+        };
+      }
+    }
+    return { kind: 'adopt' };
+  };
+
+  /** Sends `node` the release of `q` it reported holding; audits and counts what came of it. */
+  const releaseReported = async (
+    q: Quarantine,
+    node: string,
+    report: Owed,
+    why: string,
+    settle: boolean,
+  ): Promise<void> => {
+    const d = await deliver(node, releaseCommand(q, node));
+    let state: LayerState;
+    if ('error' in d) {
+      state = d.pending
+        ? layer('pending', `no answer from node ${node} (${d.error}); asked again later`)
+        : layer('failed', d.error);
+    } else {
+      const detail = `node ${node}: ${d.result.detail}`;
+      state =
+        d.result.outcome === 'released' ||
+        d.result.outcome === 'already-applied' ||
+        d.result.outcome === 'not-on-this-node'
+          ? layer('released', detail)
+          : layer('failed', detail);
+    }
+    const confirmed = state.state === 'released';
+    owe(node, report.held, report.sinceMs, !confirmed && link.connectedNodes().includes(node));
+    metrics.reconciled(confirmed ? 'released' : 'release_failed');
+    record(q, 'collector', 'release.node.reconciled', {
+      node,
+      why,
+      quarantineState: q.state,
+      state: state.state,
+      detail: state.detail,
+    });
+    const fields = { quarantine: q.id, namespace: q.namespace, pod: q.pod, node, why, detail: state.detail };
+    if (confirmed) log.info('released a quarantine an agent still held', fields);
+    else log.warn('an agent still holds a released quarantine and did not confirm its release', fields);
+    if (settle && confirmed) {
+      metrics.layerOutcome('node', 'release', 'released');
+      record(q, 'collector', 'release.node', {
+        node,
+        state: state.state,
+        detail: state.detail,
+        reconciled: true,
+      });
+      finishRelease({ ...q, node: q.node ?? node, layers: { ...q.layers, node: state } }, 'collector');
+    }
+  };
+
+  /** Records that `node` holds active quarantine `q`: its node layer is applied there. */
+  const adoptReported = (q: Quarantine, node: string, held: HeldQuarantine): void => {
+    const state = layer(
+      'applied',
+      `node ${node}: its agent reports holding the quarantine (applied ${iso(held.appliedMs)})`,
+    );
+    const updated: Quarantine = {
+      ...q,
+      state: 'active',
+      node,
+      podUid: q.podUid ?? (held.podUid !== '' ? held.podUid : null),
+      layers: { ...q.layers, node: state },
+    };
+    quarantines.update(updated);
+    metrics.reconciled('adopted');
+    metrics.layerOutcome('node', 'quarantine', 'applied');
+    record(updated, 'collector', 'quarantine.node.reconciled', {
+      node,
+      why: 'the agent reports holding it',
+      previousState: q.state,
+      previousNodeState: q.layers.node.state,
+      state: state.state,
+      detail: state.detail,
+    });
+    log.info('an agent holds a quarantine no node had confirmed; recorded as applied there', {
+      quarantine: q.id,
+      namespace: q.namespace,
+      pod: q.pod,
+      node,
+    });
+  };
+
+  /** Reconciles one quarantine `node` reported holding (serialised with the pod's other calls). */
+  const reconcileOne = (node: string, report: Owed): Promise<void> => {
+    const { held, sinceMs } = report;
+    const first = quarantines.get(held.quarantineId);
+    if (first === undefined) return Promise.resolve();
+    return serialise(podKey(first.namespace, first.pod), async () => {
+      const q = quarantines.get(held.quarantineId);
+      if (q === undefined || closed) return;
+      const action = reportedAction(q, node, sinceMs);
+      switch (action.kind) {
+        case 'release':
+          await releaseReported(q, node, report, action.why, action.settle);
+          return;
+        case 'adopt':
+          adoptReported(q, node, held);
+          return;
+        case 'in-step':
+          owe(node, held, sinceMs, false);
+          metrics.reconciled('in_step');
+          return;
+        case 'left':
+          metrics.reconciled('left');
+          log.info('an agent holds a quarantine expected on another node; left in place', {
+            quarantine: q.id,
+            namespace: q.namespace,
+            pod: q.pod,
+            node,
+            why: action.why,
+          });
+          return;
+      }
+    });
+  };
+
+  /** An agent connected and reported the quarantines it holds. */
+  const reconcile = (node: string, report: QuarantineReport): void => {
+    const sinceMs = now();
+    const seen = new Set<string>();
+    let invalid = 0;
+    let unknownAudited = 0;
+    const unknownMore: string[] = [];
+    const entries = report.held.slice(0, MAX_REPORTED_QUARANTINES);
+    for (const held of entries) {
+      const id = held.quarantineId;
+      if (
+        id === '' ||
+        id.length > MAX_REPORTED_ID_LENGTH ||
+        !NAMESPACE_SHAPE.test(held.namespace) ||
+        !POD_SHAPE.test(held.pod)
+      ) {
+        invalid++;
+        metrics.reconciled('invalid');
+        continue;
+      }
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (quarantines.get(id) === undefined) {
+        metrics.reconciled('unknown');
+        if (unknownAudited < MAX_UNKNOWN_AUDITED) {
+          unknownAudited++;
+          log.warn('an agent holds a quarantine this collector has no record of; left in place', {
+            node,
+            quarantine: id,
+            namespace: held.namespace,
+            pod: held.pod,
+            appliedAt: iso(held.appliedMs),
+          });
+          audit.append({
+            actor: 'collector',
+            action: 'quarantine.unknown-on-agent',
+            quarantineId: id,
+            alertId: null,
+            namespace: held.namespace,
+            pod: held.pod,
+            reason: null,
+            detail: {
+              node,
+              podUid: held.podUid,
+              appliedMs: held.appliedMs,
+              why: 'no record of this quarantine here (database lost or replaced?); not released: release it on the node by hand if it should go',
+            },
+          });
+        } else {
+          unknownMore.push(id);
+        }
+        continue;
+      }
+      const task = reconcileOne(node, { held, sinceMs });
+      void task.catch((err: unknown) =>
+        log.error('reconciling a quarantine an agent reported failed', { node, quarantine: id, err }),
+      );
+    }
+    if (unknownMore.length > 0) {
+      log.warn('an agent holds more quarantines this collector has no record of; left in place', {
+        node,
+        more: unknownMore.length,
+        quarantine: unknownMore[0],
+      });
+      audit.append({
+        actor: 'collector',
+        action: 'quarantine.unknown-on-agent',
+        quarantineId: null,
+        alertId: null,
+        namespace: null,
+        pod: null,
+        reason: null,
+        detail: { node, more: unknownMore.length, quarantineIds: unknownMore.slice(0, 1000) },
+      });
+    }
+    const skipped = report.held.length - entries.length + report.omitted;
+    if (invalid > 0 || skipped > 0) {
+      log.warn('part of an agent\u2019s quarantine report was not reconciled', {
+        node,
+        reported: report.held.length,
+        invalid,
+        notLookedAt: skipped,
+      });
+    }
+  };
+
   link.onAgentEvent((event) => {
-    if (event.type === 'connected' && !closed) resume(event.agent.node);
+    if (closed) return;
+    if (event.type === 'connected') {
+      // resume() first: its resends are queued before the reconciliation of the same pods, which
+      // then sees what they settled.
+      resume(event.agent.node);
+      forgetOwed(event.agent.node);
+      if (event.quarantines !== undefined) reconcile(event.agent.node, event.quarantines);
+    } else if (event.type === 'disconnected') {
+      forgetOwed(event.agent.node);
+    }
   });
   const retryTimer = setInterval(() => {
     if (closed) return;
@@ -813,6 +1131,20 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
       if (q.node !== null && q.layers.node.state === 'pending' && connected.has(q.node)) nodes.add(q.node);
     }
     for (const node of nodes) resume(node, true);
+    // Releases agents did not confirm: asked again while they stay connected.
+    for (const [node, entries] of owed) {
+      if (!connected.has(node)) continue;
+      for (const [id, report] of entries) {
+        const key = `${node}\u0000${id}`;
+        if (retrying.has(key)) continue;
+        retrying.add(key);
+        void reconcileOne(node, report)
+          .catch((err: unknown) =>
+            log.error('asking an agent again to release a quarantine failed', { node, quarantine: id, err }),
+          )
+          .finally(() => retrying.delete(key));
+      }
+    }
   }, options.retryIntervalMs ?? 30_000);
   retryTimer.unref();
 

@@ -17,6 +17,7 @@ import {
   LINK_PROTOCOL_VERSION,
   type Command,
   type CommandResult,
+  type QuarantineReport,
   type ReceivedCollectorMessage,
 } from '../../proto/link-messages.js';
 import { createTestPki, type TestPki } from '../../test/support/link-pki.js';
@@ -44,6 +45,8 @@ export class ScriptedAgent {
     pki: TestPki,
     readonly node: string,
     public answer: CommandAnswer,
+    /** What the Hello reports holding; undefined: not reported (an older agent). */
+    quarantines?: QuarantineReport,
   ) {
     const tls = pki.agent(node);
     this.client = new grpc.Client(
@@ -80,6 +83,7 @@ export class ScriptedAgent {
         protocolVersion: LINK_PROTOCOL_VERSION,
         capabilities: ['nftables'],
         host: { hostname: node, os: '', kernel: '', arch: '', cpus: 0, memoryBytes: 0, source: '' },
+        ...(quarantines !== undefined && { quarantines }),
       },
     });
   }
@@ -122,8 +126,11 @@ export interface ResponseHarness {
   readonly pki: TestPki;
   readonly clock: { now: number };
   readonly logs: Record<string, unknown>[];
-  /** Connects an agent for `node` answering with `answer`, and waits for its welcome. */
-  agent(node: string, answer: CommandAnswer): Promise<ScriptedAgent>;
+  /**
+   * Connects an agent for `node` answering with `answer`, and waits for its welcome; its Hello
+   * reports `quarantines` as held when given.
+   */
+  agent(node: string, answer: CommandAnswer, quarantines?: QuarantineReport): Promise<ScriptedAgent>;
   /** Stores alerts and passes them to the policies, as the collector does. */
   accept(alerts: readonly Alert[]): void;
   close(): Promise<void>;
@@ -199,8 +206,8 @@ export async function startResponseHarness(
     pki,
     clock,
     logs,
-    async agent(node, answer) {
-      const a = new ScriptedAgent(ingest.port, pki, node, answer);
+    async agent(node, answer, quarantines) {
+      const a = new ScriptedAgent(ingest.port, pki, node, answer, quarantines);
       agents.push(a);
       await a.ready();
       return a;

@@ -1,6 +1,7 @@
 /**
  * Metrics of the collector's response: quarantines by state, each layer's outcomes, how long
- * quarantine and release calls take, and what the response policies decided.
+ * quarantine and release calls take, what the response policies decided, and what came of the
+ * quarantines agents report holding when they connect.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QuarantineState } from './quarantine-store.js';
@@ -17,6 +18,17 @@ export type PolicyOutcome =
   | 'failed'
   | 'busy';
 
+/**
+ * What the collector did about one quarantine an agent reported holding (the `outcome` label):
+ * `released` (it was no longer active for that node: the agent released it), `release_failed`
+ * (the same, but the agent did not confirm; retried), `adopted` (active, and now recorded as
+ * applied by that node), `in_step` (nothing to do), `left` (expected on another node that has
+ * not applied it: left alone), `unknown` (no such quarantine here: left alone, audited),
+ * `invalid` (an entry without an id or with bad names).
+ */
+export type ReconcileOutcome =
+  'released' | 'release_failed' | 'adopted' | 'in_step' | 'left' | 'unknown' | 'invalid';
+
 /** The response's metrics, registered on the collector's registry. */
 export interface ResponseMetrics {
   /** One layer's outcome: `layer` kubernetes|node, `operation` quarantine|release, `state` a LayerState state. */
@@ -27,6 +39,8 @@ export interface ResponseMetrics {
   policyMatched(policy: string): void;
   /** What the policy did about it. */
   policyOutcome(policy: string, outcome: PolicyOutcome): void;
+  /** What came of a quarantine an agent reported holding. */
+  reconciled(outcome: ReconcileOutcome): void;
 }
 
 /**
@@ -71,10 +85,17 @@ export function createResponseMetrics(
     labelNames: ['policy', 'outcome'],
     registers: [registry],
   });
+  const reconciled = new Counter({
+    name: 'vigil_collector_quarantine_reconciled_total',
+    help: 'Quarantines agents reported holding when they connected, by what the collector did (released, release_failed, adopted, in_step, left, unknown, invalid).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   return {
     layerOutcome: (layer, operation, state) => layers.inc({ layer, operation, state }),
     observeCall: (operation, seconds) => calls.observe({ operation }, seconds),
     policyMatched: (policy) => matches.inc({ policy }),
     policyOutcome: (policy, outcome) => outcomes.inc({ policy, outcome }),
+    reconciled: (outcome) => reconciled.inc({ outcome }),
   };
 }

@@ -3,8 +3,9 @@
  * and test/bench/quarantine.ts: the containerd harness with real pods; the fake Kubernetes API
  * server (http, URL mode) holding the same pods with their node; a real collector configured
  * with a `response:` section that points at the fake; and a real agent (procfs source, CRI,
- * enforcement) joined to the collector by the mutual-TLS link. Collector and agent run in this
- * process; everything else is real.
+ * enforcement) joined to the collector by the mutual-TLS link, optionally through a TCP relay
+ * the test controls (tcp-relay.ts). Collector and agent run in this process; everything else is
+ * real.
  */
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { createLogger, type Logger } from '../../core/log.js';
 import { startNodeInABox, type NodeInABox, type Pod, type PodSpec } from '../harness/node-in-a-box.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from './fake-kube-apiserver.js';
 import { createTestPki } from './link-pki.js';
+import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 
 const run = promisify(execFile);
 
@@ -35,6 +37,8 @@ export interface ResponseNode {
   readonly agent: Agent;
   /** Undefined when started with `kube: false`. */
   readonly kube: FakeKubeApiServer | undefined;
+  /** The relay the agent's link goes through; undefined unless started with `relay: true`. */
+  readonly relay: TcpRelay | undefined;
   /** `http://127.0.0.1:PORT` of the collector's API. */
   readonly api: string;
   /** Tokens of each role. */
@@ -105,6 +109,8 @@ export interface ResponseNodeOptions {
   readonly sources?: readonly string[];
   /** Use the fake Kubernetes API (default true). */
   readonly kube?: boolean;
+  /** Link the agent to the collector through a {@link TcpRelay} the test controls (default false). */
+  readonly relay?: boolean;
   /** Collector log level (default debug; the benchmark uses warn). */
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
@@ -133,6 +139,7 @@ export async function startResponseNode(options: ResponseNodeOptions): Promise<R
   let node: NodeInABox | undefined;
   let collector: Collector | undefined;
   let agent: Agent | undefined;
+  let relay: TcpRelay | undefined;
   try {
     node = await startNodeInABox({ name });
     const response = {
@@ -179,6 +186,7 @@ export async function startResponseNode(options: ResponseNodeOptions): Promise<R
       path,
       value,
     });
+    if (options.relay === true) relay = await startTcpRelay(collector.grpcPort);
     const agentConfig = loadAgentConfig(undefined, {}, [
       flag(['node'], nodeName),
       flag(['data_dir'], join(work, 'agent')),
@@ -187,7 +195,7 @@ export async function startResponseNode(options: ResponseNodeOptions): Promise<R
       flag(['outputs'], ['none']),
       flag(['cri', 'socket'], node.criSocket),
       flag(['http', 'listen'], 'none'),
-      flag(['collector', 'address'], `127.0.0.1:${collector.grpcPort}`),
+      flag(['collector', 'address'], `127.0.0.1:${relay?.port ?? collector.grpcPort}`),
       flag(['collector', 'ca'], ca),
       flag(['collector', 'cert'], put('agent.crt', agentTls.cert)),
       flag(['collector', 'key'], put('agent.key', agentTls.key)),
@@ -212,6 +220,7 @@ export async function startResponseNode(options: ResponseNodeOptions): Promise<R
       collector: c,
       agent: a,
       kube,
+      relay,
       api: `http://127.0.0.1:${c.httpAddress.port}`,
       tokens,
       logFile,
@@ -240,6 +249,7 @@ export async function startResponseNode(options: ResponseNodeOptions): Promise<R
       },
       async stop() {
         await a.stop();
+        await relay?.close();
         await c.stop();
         await n.stop();
         await kube?.close();
@@ -247,6 +257,7 @@ export async function startResponseNode(options: ResponseNodeOptions): Promise<R
     };
   } catch (err) {
     await agent?.stop().catch(() => undefined);
+    await relay?.close().catch(() => undefined);
     await collector?.stop().catch(() => undefined);
     await node?.stop().catch(() => undefined);
     await kube?.close().catch(() => undefined);
