@@ -178,6 +178,11 @@ export interface BaselineStats {
     learnersRefused: number;
     /** Stored learners that could not be read (those executables started learning afresh). */
     learnersUnreadable: number;
+    /**
+     * Stored learners deleted to keep the store within its learner limit (the least recently
+     * written: mostly those of profiles out of memory, which then learn afresh if they return).
+     */
+    learnersDropped: number;
   };
 }
 
@@ -292,6 +297,7 @@ export class BaselineEngine {
     storeErrors: 0,
     itemsNotLearned: 0,
     profilesEvicted: 0,
+    learnersDropped: 0,
   };
 
   constructor(options: BaselineEngineOptions) {
@@ -412,8 +418,14 @@ export class BaselineEngine {
     const rows = seq.changedLearners(key, maxBytes);
     if (rows.length === 0) return;
     try {
-      this.store.putLearners(rows, this.now());
+      const dropped = this.store.putLearners(rows, this.now());
       seq.learnersStored(rows);
+      if (dropped > 0) {
+        this.counts.learnersDropped += dropped;
+        this.log.warn('the store holds no more sequence learners; the least recently written went', {
+          dropped,
+        });
+      }
     } catch (err) {
       this.counts.storeErrors++;
       this.log.error('cannot write sequence learners to the store; will retry', {
@@ -556,7 +568,8 @@ export class BaselineEngine {
     // profiles in memory wait; past that, it is sent when it is read back.
     if (this.store === undefined || this.unsent.size > 2 * this.maxProfiles) this.unsent.delete(oldest.key);
     this.outgoing.forget(oldest.key);
-    // Its learners come back with it (see install).
+    // Its learners come back with it (see install) while the store keeps them: it holds as many
+    // learners as memory does, the least recently written going first (counted).
     this.writeLearners(oldest.key);
     this.sequences?.forget(oldest.key);
     this.counts.profilesEvicted++;
@@ -1159,6 +1172,7 @@ export class BaselineEngine {
         ...(this.sequences?.stats() ?? { learners: 0, models: 0, processes: 0 }),
         learnersRefused: this.sequences?.learnersRefused ?? 0,
         learnersUnreadable: this.sequences?.learnersUnreadable ?? 0,
+        learnersDropped: c.learnersDropped,
       },
     };
   }

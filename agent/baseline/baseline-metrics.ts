@@ -100,6 +100,15 @@ export function registerBaselineMetrics(registry: Registry, stats: () => Baselin
       this.inc(stats().sequence.learnersUnreadable);
     },
   });
+  new Counter({
+    name: 'vigil_agent_baseline_sequence_learners_dropped_total',
+    help: 'Stored system-call sequence learners deleted to keep the baseline store within its learner limit.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(stats().sequence.learnersDropped);
+    },
+  });
   new Gauge({
     name: 'vigil_agent_baseline_sequence_models',
     help: 'System-call sequence models held (per executable of a locked profile).',

@@ -51,8 +51,10 @@ describe('baseline store', () => {
       ['a', 'b'].map((key) => ({ key, bytes: new Uint8Array([1]) })),
       1,
     );
+    const dropped: number[] = [];
     for (let i = 0; i < 5; i++)
-      store.putLearners([{ key: 'a', exe: `/e${i}`, bytes: new Uint8Array([i]) }], 10 + i);
+      dropped.push(store.putLearners([{ key: 'a', exe: `/e${i}`, bytes: new Uint8Array([i]) }], 10 + i));
+    assert.deepEqual(dropped, [0, 0, 0, 1, 1], 'each trim says how many learners went');
     assert.deepEqual(
       store.loadLearners('a').map((l) => l.exe),
       ['/e2', '/e3', '/e4'],

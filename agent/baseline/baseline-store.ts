@@ -73,7 +73,11 @@ export interface BaselineStore {
   /** The stored learners of one profile, by executable. */
   loadLearners(key: string): { exe: string; bytes: Uint8Array }[];
   /** Writes learners (replacing earlier bytes) in one transaction, and trims to the row limit. */
-  putLearners(rows: readonly StoredLearner[], nowMs: number): void;
+  /**
+   * Writes learners in one transaction and trims to the learner limit. Returns how many stored
+   * learners the trim deleted (the least recently written; their executables would learn afresh).
+   */
+  putLearners(rows: readonly StoredLearner[], nowMs: number): number;
   /** Deletes the learners of one profile: all of them, or those of the executables given. */
   deleteLearners(key: string, exes?: readonly string[]): void;
   /**
@@ -193,7 +197,7 @@ export function openBaselineStore(options: BaselineStoreOptions): BaselineStore 
   const putLearners = db.transaction((rows: readonly StoredLearner[], nowMs: number) => {
     for (const r of rows) upsertLearner.run(r.key, r.exe, Buffer.from(r.bytes), nowMs);
     const over = (countLearners.get()?.n ?? 0) - maxLearnerRows;
-    if (over > 0) trimLearners.run(over);
+    return over > 0 ? trimLearners.run(over).changes : 0;
   });
   const deleteLearners = db.transaction((key: string, exes: readonly string[] | undefined) => {
     if (exes === undefined) deleteLearnersOf.run(key);
@@ -244,9 +248,7 @@ export function openBaselineStore(options: BaselineStoreOptions): BaselineStore 
       putModels(key, list);
     },
     loadLearners: (key) => learners.all(key).map((m) => ({ exe: m.exe, bytes: new Uint8Array(m.bytes) })),
-    putLearners(rows, nowMs) {
-      if (rows.length > 0) putLearners(rows, nowMs);
-    },
+    putLearners: (rows, nowMs) => (rows.length > 0 ? putLearners(rows, nowMs) : 0),
     deleteLearners(key, exes) {
       deleteLearners(key, exes);
     },
