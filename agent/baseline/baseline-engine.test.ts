@@ -17,17 +17,9 @@ import {
   type Profile,
 } from '../../core/baseline/profile.js';
 import type { Alert } from '../../core/alert.js';
-import { createFieldRegistry } from '../../core/fields/registry.js';
-import { createLogger } from '../../core/log.js';
-import { loadRules } from '../../core/rules/loader.js';
-import { createAgentCounters } from '../metrics.js';
-import { Pipeline } from '../pipeline.js';
-import { openSpool, type Spool } from '../spool/spool.js';
-import { createAgentContext, type PodLookup } from '../state/agent-context.js';
+import type { PodLookup } from '../state/agent-context.js';
 import type { PodMetadata } from '../state/cri/pod-metadata.js';
-import { ProcessTable } from '../state/process-table.js';
-import { BaselineEngine } from './baseline-engine.js';
-import { openBaselineStore } from './baseline-store.js';
+import { startBaselinePipeline, type BaselinePipeline } from '../../test/support/baseline-pipeline.js';
 
 const CID = 'a'.repeat(64);
 const CID2 = 'b'.repeat(64);
@@ -76,14 +68,8 @@ const RULES = [
   '',
 ].join('\n');
 
-interface Rig {
-  pipeline: Pipeline;
-  engine: BaselineEngine;
-  spool: Spool;
-  alerts: Alert[];
+interface Rig extends BaselinePipeline {
   wall: { now: number };
-  send(fields: Record<string, unknown>): void;
-  close(): void;
 }
 
 let pidSeq = 1000;
@@ -95,57 +81,20 @@ interface RigOptions {
 }
 
 function rig(dir: string, node: string, options: RigOptions = {}): Rig {
-  const logger = createLogger({ write: () => {}, now: () => T0, level: 'error' });
-  const processes = new ProcessTable({ maxEntries: 10_000 });
-  const context = createAgentContext({ processes, pods });
   const wall = { now: T0 };
-  const engine = new BaselineEngine({
+  const running = startBaselinePipeline({
     node,
-    context,
-    logger,
+    pods,
+    storePath: join(dir, `${node}-baselines.db`),
+    spoolPath: join(dir, `${node}-${pidSeq++}-spool.db`),
+    rules: RULES,
     learningPeriodMs: options.learningMs ?? 10 * MINUTE,
     gracePeriodMs: options.graceMs ?? 0,
     ...(options.maxProfiles !== undefined ? { maxProfiles: options.maxProfiles } : {}),
-    store: openBaselineStore({ path: join(dir, `${node}-baselines.db`) }),
     now: () => wall.now,
-    flushIntervalMs: 0,
+    logNow: () => T0,
   });
-  const loaded = loadRules([{ name: 'rules.yaml', text: RULES }], { registry: createFieldRegistry() });
-  assert.ok(loaded.ruleset !== undefined);
-  const spool = openSpool({ path: join(dir, `${node}-${pidSeq++}-spool.db`) });
-  const pipeline = new Pipeline({
-    node,
-    hostname: node,
-    ruleset: loaded.ruleset,
-    processes,
-    context,
-    spool,
-    outputs: [],
-    counters: createAgentCounters(),
-    logger,
-    pods,
-    baseline: engine,
-    now: () => wall.now,
-  });
-  const alerts: Alert[] = [];
-  pipeline.onSpooled((batch) => alerts.push(...batch));
-  const sink = pipeline.sinkFor('jsonl');
-  return {
-    pipeline,
-    engine,
-    spool,
-    alerts,
-    wall,
-    send(fields) {
-      sink.event({ fields });
-      pipeline.flush();
-    },
-    close() {
-      pipeline.settle();
-      engine.close();
-      spool.close();
-    },
-  };
+  return { ...running, wall };
 }
 
 const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;

@@ -8,18 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { encodeProfile, lockProfile, reopenLearning, type Profile } from '../../core/baseline/profile.js';
-import type { Alert } from '../../core/alert.js';
-import { createFieldRegistry } from '../../core/fields/registry.js';
-import { createLogger } from '../../core/log.js';
-import { loadRules } from '../../core/rules/loader.js';
-import { createAgentCounters } from '../metrics.js';
-import { Pipeline } from '../pipeline.js';
-import { openSpool, type Spool } from '../spool/spool.js';
-import { createAgentContext, type PodLookup } from '../state/agent-context.js';
+import type { PodLookup } from '../state/agent-context.js';
 import type { PodMetadata } from '../state/cri/pod-metadata.js';
-import { ProcessTable } from '../state/process-table.js';
-import { BaselineEngine, LEARNER_WRITE_INTERVAL_MS } from './baseline-engine.js';
+import { LEARNER_WRITE_INTERVAL_MS } from './baseline-engine.js';
 import { openBaselineStore } from './baseline-store.js';
+import { startBaselinePipeline, type BaselinePipeline } from '../../test/support/baseline-pipeline.js';
 import { SequenceTracker } from './sequence-tracker.js';
 
 const CID = 'a'.repeat(64);
@@ -54,68 +47,26 @@ const pods: PodLookup = {
   resolve: (id) => Promise.resolve(pods.peek(id)),
 };
 
-interface Rig {
-  engine: BaselineEngine;
-  alerts: Alert[];
-  logs: string[];
-  send(fields: Record<string, unknown>): void;
-  close(): void;
-}
+type Rig = BaselinePipeline;
 
 let spools = 0;
 /** The engines' wall clock (T0 unless a test moves it; reset before each test). */
 const wall = { ms: T0 };
 
 function rig(dbPath: string, learningMs: number, maxProfiles?: number, gracePeriodMs?: number): Rig {
-  const logs: string[] = [];
-  const logger = createLogger({ write: (line) => logs.push(line), now: () => T0, level: 'info' });
-  const processes = new ProcessTable({ maxEntries: 10_000 });
-  const context = createAgentContext({ processes, pods });
-  const engine = new BaselineEngine({
+  return startBaselinePipeline({
     node: 'node-a',
-    context,
-    logger,
+    pods,
+    storePath: dbPath,
+    spoolPath: join(dbPath, `../spool-${spools++}.db`),
     learningPeriodMs: learningMs,
     ...(maxProfiles !== undefined ? { maxProfiles } : {}),
     ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}),
-    store: openBaselineStore({ path: dbPath }),
     now: () => wall.ms,
-    flushIntervalMs: 0,
+    pipelineNow: () => T0,
+    logNow: () => T0,
+    logLevel: 'info',
   });
-  const loaded = loadRules([{ name: 'rules.yaml', text: '[]\n' }], { registry: createFieldRegistry() });
-  assert.ok(loaded.ruleset !== undefined);
-  const spool: Spool = openSpool({ path: join(dbPath, `../spool-${spools++}.db`) });
-  const pipeline = new Pipeline({
-    node: 'node-a',
-    hostname: 'node-a',
-    ruleset: loaded.ruleset,
-    processes,
-    context,
-    spool,
-    outputs: [],
-    counters: createAgentCounters(),
-    logger,
-    pods,
-    baseline: engine,
-    now: () => T0,
-  });
-  const alerts: Alert[] = [];
-  pipeline.onSpooled((batch) => alerts.push(...batch));
-  const sink = pipeline.sinkFor('jsonl');
-  return {
-    engine,
-    alerts,
-    logs,
-    send(fields) {
-      sink.event({ fields });
-      pipeline.flush();
-    },
-    close() {
-      pipeline.settle();
-      engine.close();
-      spool.close();
-    },
-  };
 }
 
 const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
