@@ -19,7 +19,13 @@ import {
 import type { Alert } from '../../core/alert.js';
 import type { PodLookup } from '../state/agent-context.js';
 import type { PodMetadata } from '../state/cri/pod-metadata.js';
-import { startBaselinePipeline, type BaselinePipeline } from '../../test/support/baseline-pipeline.js';
+import {
+  execEvent,
+  ns,
+  startBaselinePipeline,
+  writeEvent,
+  type BaselinePipeline,
+} from '../../test/support/baseline-pipeline.js';
 
 const CID = 'a'.repeat(64);
 const CID2 = 'b'.repeat(64);
@@ -97,30 +103,13 @@ function rig(dir: string, node: string, options: RigOptions = {}): Rig {
   return { ...running, wall };
 }
 
-const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
-
 function exec(
   t: number,
   path: string,
   parent: string,
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  const pid = pidSeq++;
-  return {
-    'evt.type': 'execve',
-    'evt.dir': '<',
-    'evt.res': 'SUCCESS',
-    'evt.rawtime': ns(t),
-    'proc.pid': pid,
-    'proc.ppid': 1,
-    'proc.exepath': path,
-    'proc.exe': path,
-    'proc.name': path.slice(path.lastIndexOf('/') + 1),
-    'proc.pexepath': parent,
-    'user.name': 'app',
-    'container.id': CID,
-    ...extra,
-  };
+  return { ...execEvent(t, path, parent, pidSeq++, CID), ...extra };
 }
 
 function connect(t: number, address: string, port: number, cid = CID): Record<string, unknown> {
@@ -139,18 +128,7 @@ function connect(t: number, address: string, port: number, cid = CID): Record<st
 }
 
 function write(t: number, path: string, mode = '0644'): Record<string, unknown> {
-  return {
-    'evt.type': 'openat',
-    'evt.dir': '<',
-    'evt.res': 'SUCCESS',
-    'evt.rawtime': ns(t),
-    'proc.pid': 43,
-    'proc.exepath': '/usr/bin/python3',
-    'fd.name': path,
-    'evt.arg.flags': 'O_WRONLY|O_CREAT|O_TRUNC',
-    'evt.arg.mode': mode,
-    'container.id': CID,
-  };
+  return writeEvent(t, path, mode, CID);
 }
 
 /** The workload's normal life: a shell starts python, which talks to its database and writes temp files. */

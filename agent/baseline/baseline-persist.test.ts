@@ -12,7 +12,13 @@ import type { PodLookup } from '../state/agent-context.js';
 import type { PodMetadata } from '../state/cri/pod-metadata.js';
 import { LEARNER_WRITE_INTERVAL_MS } from './baseline-engine.js';
 import { openBaselineStore } from './baseline-store.js';
-import { startBaselinePipeline, type BaselinePipeline } from '../../test/support/baseline-pipeline.js';
+import {
+  execEvent,
+  ns,
+  startBaselinePipeline,
+  writeEvent,
+  type BaselinePipeline,
+} from '../../test/support/baseline-pipeline.js';
 import { SequenceTracker } from './sequence-tracker.js';
 
 const CID = 'a'.repeat(64);
@@ -69,8 +75,6 @@ function rig(dbPath: string, learningMs: number, maxProfiles?: number, gracePeri
   });
 }
 
-const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
-
 /** A deterministic pseudo-random generator (LCG), so tests are repeatable. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -120,35 +124,11 @@ function learningActivity(seed: number, processes: number, from: number): Step[]
 }
 
 function exec(t: number, path: string, parent: string, pid: number): Step {
-  return {
-    'evt.type': 'execve',
-    'evt.dir': '<',
-    'evt.res': 'SUCCESS',
-    'evt.rawtime': ns(t),
-    'proc.pid': pid,
-    'proc.ppid': 1,
-    'proc.exepath': path,
-    'proc.exe': path,
-    'proc.name': path.slice(path.lastIndexOf('/') + 1),
-    'proc.pexepath': parent,
-    'user.name': 'app',
-    'container.id': CID,
-  };
+  return execEvent(t, path, parent, pid, CID);
 }
 
 function write(t: number, path: string, mode = '0644', cid = CID): Step {
-  return {
-    'evt.type': 'openat',
-    'evt.dir': '<',
-    'evt.res': 'SUCCESS',
-    'evt.rawtime': ns(t),
-    'proc.pid': 43,
-    'proc.exepath': '/usr/bin/python3',
-    'fd.name': path,
-    'evt.arg.flags': 'O_WRONLY|O_CREAT|O_TRUNC',
-    'evt.arg.mode': mode,
-    'container.id': cid,
-  };
+  return writeEvent(t, path, mode, cid);
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -114,3 +114,51 @@ export function startBaselinePipeline(o: BaselinePipelineOptions): BaselinePipel
     },
   };
 }
+
+/** Nanoseconds of an event time in milliseconds (`evt.rawtime`). */
+export const ns = (ms: number): bigint => BigInt(ms) * 1_000_000n;
+
+/** A successful execve of `path` by a process whose parent runs `parent`, in a container. */
+export function execEvent(
+  t: number,
+  path: string,
+  parent: string,
+  pid: number,
+  containerId: string,
+): Record<string, unknown> {
+  return {
+    'evt.type': 'execve',
+    'evt.dir': '<',
+    'evt.res': 'SUCCESS',
+    'evt.rawtime': ns(t),
+    'proc.pid': pid,
+    'proc.ppid': 1,
+    'proc.exepath': path,
+    'proc.exe': path,
+    'proc.name': path.slice(path.lastIndexOf('/') + 1),
+    'proc.pexepath': parent,
+    'user.name': 'app',
+    'container.id': containerId,
+  };
+}
+
+/** python3 (pid 43) opening `path` for writing in a container, creating it with `mode`. */
+export function writeEvent(
+  t: number,
+  path: string,
+  mode: string,
+  containerId: string,
+): Record<string, unknown> {
+  return {
+    'evt.type': 'openat',
+    'evt.dir': '<',
+    'evt.res': 'SUCCESS',
+    'evt.rawtime': ns(t),
+    'proc.pid': 43,
+    'proc.exepath': '/usr/bin/python3',
+    'fd.name': path,
+    'evt.arg.flags': 'O_WRONLY|O_CREAT|O_TRUNC',
+    'evt.arg.mode': mode,
+    'container.id': containerId,
+  };
+}
