@@ -22,11 +22,22 @@
  * - released or releasing, its node layer released, or applied by another node: the agent gets
  *   the release command (`release.node.reconciled`); an agent that does not confirm it is asked
  *   again on the retry interval while it stays connected, and on its next stream anyway;
- * - active (or failed) and not applied by any node: that agent evidently has the pod; its node
- *   layer is recorded as applied by it, as a late answer would have (`quarantine.node.reconciled`);
+ * - active (or failed) and not applied by any other node, its node layer not applied: that agent
+ *   evidently has the pod; its node layer is recorded as applied by it, as a late answer would
+ *   have (`quarantine.node.reconciled`) — but a failed one whose pod has a newer open quarantine
+ *   is left alone, as is one expected on another node that has not applied it;
+ * - an entry naming another pod than the record: not acted on, warned and counted `invalid`;
  * - no record (e.g. the collector's database was lost): nothing is released — a cut nobody can
- *   account for is never undone silently; a warning is logged and `quarantine.unknown-on-agent`
- *   audited, once per quarantine per agent stream, for a person to release.
+ *   account for is never undone silently. It is adopted as a record so that a person can see
+ *   and release it (`vigil release ID`, POST /api/v1/quarantines/:id/release): active, on the
+ *   reporting node, node layer applied, Kubernetes layer `skipped` (not known here; asking to
+ *   quarantine the pod again applies it under this id; a release removes the pod's label only
+ *   where it carries this id, and the policy only when no pod is labelled), podUid and creation
+ *   time from the report, actor `collector`, audited as `quarantine.adopted-from-agent`. When
+ *   the pod already has an open quarantine (or the id is not one Vigil gives) it is left in
+ *   place, warned with what to do, and audited as `quarantine.unknown-on-agent`. At most 100
+ *   unknown ids of one report are adopted or audited one by one; the rest make one audit record
+ *   and are adopted on the agent's next stream.
  *
  * A pod has at most one open quarantine: asking again for an active one returns it (after
  * retrying any layer that is not applied). Calls for one pod are serialised; calls for different
@@ -186,12 +197,23 @@ export const MAX_REASON_LENGTH = 2000;
 const BROADCAST_CHUNK = 64;
 /** Entries of one agent's report looked at (an agent holds at most 10,000); the rest are logged. */
 export const MAX_REPORTED_QUARANTINES = 10_000;
-/** Unknown quarantines of one report logged and audited one by one; more make one record of each. */
+/**
+ * Unknown quarantines of one report adopted (or, when they cannot be, logged and audited) one by
+ * one; the rest of that report's unknown ones make a single audit record and wait for the agent's
+ * next stream.
+ */
 const MAX_UNKNOWN_AUDITED = 100;
 /** Releases owed to connected agents that did not confirm one, kept for the retry pass. */
 const MAX_OWED_RELEASES = 10_000;
 /** Longest quarantine id taken from a report (ours are 26 characters). */
 const MAX_REPORTED_ID_LENGTH = 128;
+/**
+ * Ids an unknown quarantine may be adopted under: a Kubernetes label value (what the Kubernetes
+ * layer's release needs, and safe in a URL path). Ours are `q-<base 36>-<hex>`.
+ */
+const ADOPTABLE_ID = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** The latest time a Date can hold (ms since the epoch). */
+const MAX_DATE_MS = 8.64e15;
 
 /** Checks a reason: non-empty after trimming, at most {@link MAX_REASON_LENGTH} characters. */
 export function checkReason(reason: unknown): string {
@@ -658,8 +680,14 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
             `pod ${ns}/${name} has a release in progress (${existing.id}); release it again to finish, then quarantine`,
           );
         }
-        const settled = (s: LayerState['state']): boolean => s === 'applied' || s === 'skipped';
-        if (settled(existing.layers.kubernetes.state) && settled(existing.layers.node.state)) {
+        // A Kubernetes layer skipped while a Kubernetes API is configured (an adopted quarantine,
+        // or one made before it was configured) is applied now.
+        const kubeSettled =
+          existing.layers.kubernetes.state === 'applied' ||
+          (existing.layers.kubernetes.state === 'skipped' && kube === undefined);
+        const nodeSettled =
+          existing.layers.node.state === 'applied' || existing.layers.node.state === 'skipped';
+        if (kubeSettled && nodeSettled) {
           return { quarantine: existing, created: false };
         }
         // Asking again retries what is not applied yet.
@@ -862,8 +890,15 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
     owed.delete(node);
   };
 
-  const iso = (ms: number | null): string =>
-    ms === null ? 'at an unknown time' : new Date(ms).toISOString();
+  /**
+   * A reported time, or null when it says nothing: 0 (not known), or beyond what a Date holds
+   * (the wire's uint64 goes far past it, and `toISOString` would throw).
+   */
+  const reportedTime = (ms: number): number | null => (ms > 0 && ms <= MAX_DATE_MS ? ms : null);
+  const iso = (ms: number | null): string => {
+    const t = ms === null ? null : reportedTime(ms);
+    return t === null ? 'at an unknown time' : new Date(t).toISOString();
+  };
 
   /**
    * What to do about quarantine `q` that `node` reported holding (`sinceMs`: when its stream
@@ -990,37 +1025,199 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
     });
   };
 
+  /**
+   * Reconciles quarantine `q` that `node` reported holding; the caller holds the pod's turn. An
+   * entry naming another pod than the record is not acted on: a release would go to the wrong
+   * pod, and adopting it would mark the record's pod cut when it is not.
+   */
+  const reconcileRecord = async (q: Quarantine, node: string, report: Owed): Promise<void> => {
+    const { held, sinceMs } = report;
+    if (held.namespace !== q.namespace || held.pod !== q.pod) {
+      metrics.reconciled('invalid');
+      owe(node, held, sinceMs, false);
+      log.warn('an agent reports a quarantine for another pod than its record names; not reconciled', {
+        quarantine: q.id,
+        namespace: q.namespace,
+        pod: q.pod,
+        node,
+        reportedPod: `${held.namespace}/${held.pod}`,
+      });
+      return;
+    }
+    const action = reportedAction(q, node, sinceMs);
+    switch (action.kind) {
+      case 'release':
+        await releaseReported(q, node, report, action.why, action.settle);
+        return;
+      case 'adopt':
+        adoptReported(q, node, held);
+        return;
+      case 'in-step':
+        owe(node, held, sinceMs, false);
+        metrics.reconciled('in_step');
+        return;
+      case 'left':
+        metrics.reconciled('left');
+        log.info('an agent holds a quarantine expected on another node; left in place', {
+          quarantine: q.id,
+          namespace: q.namespace,
+          pod: q.pod,
+          node,
+          why: action.why,
+        });
+        return;
+    }
+  };
+
   /** Reconciles one quarantine `node` reported holding (serialised with the pod's other calls). */
   const reconcileOne = (node: string, report: Owed): Promise<void> => {
-    const { held, sinceMs } = report;
-    const first = quarantines.get(held.quarantineId);
+    const first = quarantines.get(report.held.quarantineId);
     if (first === undefined) return Promise.resolve();
     return serialise(podKey(first.namespace, first.pod), async () => {
-      const q = quarantines.get(held.quarantineId);
+      const q = quarantines.get(report.held.quarantineId);
       if (q === undefined || closed) return;
-      const action = reportedAction(q, node, sinceMs);
-      switch (action.kind) {
-        case 'release':
-          await releaseReported(q, node, report, action.why, action.settle);
-          return;
-        case 'adopt':
-          adoptReported(q, node, held);
-          return;
-        case 'in-step':
-          owe(node, held, sinceMs, false);
-          metrics.reconciled('in_step');
-          return;
-        case 'left':
-          metrics.reconciled('left');
-          log.info('an agent holds a quarantine expected on another node; left in place', {
-            quarantine: q.id,
-            namespace: q.namespace,
-            pod: q.pod,
-            node,
-            why: action.why,
-          });
-          return;
+      await reconcileRecord(q, node, report);
+    });
+  };
+
+  /** Logs and audits an unknown quarantine `node` holds that is not adopted, with what to do. */
+  const leaveUnknown = (
+    node: string,
+    held: HeldQuarantine,
+    why: string,
+    advice: string,
+    open?: Quarantine,
+  ): void => {
+    metrics.reconciled('unknown');
+    log.warn('an agent holds a quarantine this collector has no record of; left in place', {
+      node,
+      quarantine: held.quarantineId,
+      namespace: held.namespace,
+      pod: held.pod,
+      appliedAt: iso(held.appliedMs),
+      why,
+      advice,
+      ...(open !== undefined && { openQuarantine: open.id }),
+    });
+    audit.append({
+      actor: 'collector',
+      action: 'quarantine.unknown-on-agent',
+      quarantineId: held.quarantineId,
+      alertId: null,
+      namespace: held.namespace,
+      pod: held.pod,
+      reason: null,
+      detail: {
+        node,
+        podUid: held.podUid,
+        appliedMs: held.appliedMs,
+        why,
+        advice,
+        ...(open !== undefined && { openQuarantine: open.id }),
+      },
+    });
+  };
+
+  /**
+   * `node` holds quarantine `held` this collector has no record of: adopted as an active record
+   * on that node, so that it can be released like any other, unless the pod already has an open
+   * quarantine (serialised with the pod's other calls; a concurrent report that adopted it first
+   * makes this an ordinary reconciliation).
+   */
+  const adoptUnknown = (node: string, report: Owed): Promise<void> => {
+    const { held } = report;
+    return serialise(podKey(held.namespace, held.pod), async () => {
+      if (closed) return;
+      const known = quarantines.get(held.quarantineId);
+      if (known !== undefined) {
+        // A record naming another pod is only told about, which needs no turn of that pod.
+        await reconcileRecord(known, node, report);
+        return;
       }
+      const restart = `restart the agent on node ${node} to have it report again`;
+      const open = quarantines.open(held.namespace, held.pod);
+      if (open !== undefined) {
+        leaveUnknown(
+          node,
+          held,
+          `no record of this quarantine here, and pod ${held.namespace}/${held.pod} has open quarantine ${open.id} (${open.state}): not adopted`,
+          `release ${open.id} (vigil release ${open.id} --reason ...); this one is then adopted the next time the agent connects (${restart}) and can be released like any other`,
+          open,
+        );
+        return;
+      }
+      if (!ADOPTABLE_ID.test(held.quarantineId)) {
+        leaveUnknown(
+          node,
+          held,
+          'no record of this quarantine here, and its id is not one Vigil gives (not a Kubernetes label value): not adopted',
+          `remove it on node ${node} by hand (the nftables table vigil_quarantine in the pod’s network namespace, and the agent’s record)`,
+        );
+        return;
+      }
+      const applied = reportedTime(held.appliedMs);
+      const adopted: Quarantine = {
+        id: held.quarantineId,
+        namespace: held.namespace,
+        pod: held.pod,
+        podUid: held.podUid !== '' ? held.podUid : null,
+        node,
+        state: 'active',
+        reason: `reported by the agent on node ${node}; no record of it here`,
+        actor: 'collector',
+        alertId: null,
+        createdMs: applied ?? now(),
+        releasedMs: null,
+        releaseReason: null,
+        // Not reported: the agent keeps what it applied; a release undoes whatever that was.
+        cutEstablished: true,
+        freeze: false,
+        layers: {
+          kubernetes: layer(
+            'skipped',
+            'not known here: adopted from its agent, with no record of a Kubernetes layer; asking to quarantine the pod again applies it under this id, and a release removes the pod’s label only where it carries this id',
+          ),
+          node: layer(
+            'applied',
+            `node ${node}: its agent reported holding it (applied ${iso(applied)}); the collector had no record of it`,
+          ),
+        },
+      };
+      if (!quarantines.insert(adopted)) {
+        // Only a concurrent write outside this service gets here: the pod's turn is held.
+        leaveUnknown(
+          node,
+          held,
+          'no record of this quarantine here, and the pod got an open quarantine meanwhile: not adopted',
+          `release the pod’s open quarantine; this one is then adopted the next time the agent connects (${restart})`,
+        );
+        return;
+      }
+      metrics.reconciled('adopted_unknown');
+      record(
+        adopted,
+        'collector',
+        'quarantine.adopted-from-agent',
+        {
+          node,
+          podUid: held.podUid,
+          appliedMs: held.appliedMs,
+          why: 'the agent reports holding a quarantine this collector has no record of (database lost or replaced?); adopted so that it can be released',
+          kubernetes: adopted.layers.kubernetes.state,
+          nodeLayer: adopted.layers.node.state,
+        },
+        adopted.reason,
+      );
+      log.warn(
+        'an agent holds a quarantine this collector had no record of; adopted, release it if it should go',
+        {
+          node,
+          quarantine: adopted.id,
+          namespace: adopted.namespace,
+          pod: adopted.pod,
+          appliedAt: iso(applied),
+        },
+      );
     });
   };
 
@@ -1047,32 +1244,13 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
       if (seen.has(id)) continue;
       seen.add(id);
       if (quarantines.get(id) === undefined) {
-        metrics.reconciled('unknown');
         if (unknownAudited < MAX_UNKNOWN_AUDITED) {
           unknownAudited++;
-          log.warn('an agent holds a quarantine this collector has no record of; left in place', {
-            node,
-            quarantine: id,
-            namespace: held.namespace,
-            pod: held.pod,
-            appliedAt: iso(held.appliedMs),
-          });
-          audit.append({
-            actor: 'collector',
-            action: 'quarantine.unknown-on-agent',
-            quarantineId: id,
-            alertId: null,
-            namespace: held.namespace,
-            pod: held.pod,
-            reason: null,
-            detail: {
-              node,
-              podUid: held.podUid,
-              appliedMs: held.appliedMs,
-              why: 'no record of this quarantine here (database lost or replaced?); not released: release it on the node by hand if it should go',
-            },
-          });
+          void adoptUnknown(node, { held, sinceMs }).catch((err: unknown) =>
+            log.error('adopting a quarantine an agent reported failed', { node, quarantine: id, err }),
+          );
         } else {
+          metrics.reconciled('unknown');
           unknownMore.push(id);
         }
         continue;
@@ -1083,10 +1261,12 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
       );
     }
     if (unknownMore.length > 0) {
-      log.warn('an agent holds more quarantines this collector has no record of; left in place', {
+      const advice = `adopted ${MAX_UNKNOWN_AUDITED} at a time: the next ones the next time the agent connects (restart the agent on node ${node} to have it report again)`;
+      log.warn('an agent holds more quarantines this collector has no record of; left in place for now', {
         node,
         more: unknownMore.length,
         quarantine: unknownMore[0],
+        advice,
       });
       audit.append({
         actor: 'collector',
@@ -1096,7 +1276,7 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
         namespace: null,
         pod: null,
         reason: null,
-        detail: { node, more: unknownMore.length, quarantineIds: unknownMore.slice(0, 1000) },
+        detail: { node, more: unknownMore.length, quarantineIds: unknownMore.slice(0, 1000), advice },
       });
     }
     const skipped = report.held.length - entries.length + report.omitted;

@@ -21,13 +21,16 @@ export type PolicyOutcome =
 /**
  * What the collector did about one quarantine an agent reported holding (the `outcome` label):
  * `released` (it was no longer active for that node: the agent released it), `release_failed`
- * (the same, but the agent did not confirm; retried), `adopted` (active, and now recorded as
- * applied by that node), `in_step` (nothing to do), `left` (expected on another node that has
- * not applied it: left alone), `unknown` (no such quarantine here: left alone, audited),
- * `invalid` (an entry without an id or with bad names).
+ * (the same, but the agent did not confirm; retried), `adopted` (active or failed, and now
+ * recorded as applied by that node), `adopted_unknown` (no record here: one was made, active on
+ * that node), `in_step` (nothing to do), `left` (expected on another node that has not applied
+ * it, or failed and replaced by a newer quarantine of the pod: left alone), `unknown` (no record
+ * here and not adopted — the pod has another open quarantine, or more than a report adopts at
+ * once: left alone, audited), `invalid` (an entry without an id, with bad names, or naming
+ * another pod than the record).
  */
 export type ReconcileOutcome =
-  'released' | 'release_failed' | 'adopted' | 'in_step' | 'left' | 'unknown' | 'invalid';
+  'released' | 'release_failed' | 'adopted' | 'adopted_unknown' | 'in_step' | 'left' | 'unknown' | 'invalid';
 
 /** The response's metrics, registered on the collector's registry. */
 export interface ResponseMetrics {
@@ -87,7 +90,7 @@ export function createResponseMetrics(
   });
   const reconciled = new Counter({
     name: 'vigil_collector_quarantine_reconciled_total',
-    help: 'Quarantines agents reported holding when they connected, by what the collector did (released, release_failed, adopted, in_step, left, unknown, invalid).',
+    help: 'Quarantines agents reported holding when they connected, by what the collector did (released, release_failed, adopted, adopted_unknown, in_step, left, unknown, invalid).',
     labelNames: ['outcome'],
     registers: [registry],
   });

@@ -8,9 +8,11 @@
  * cut: the collector never learns which node has the pod. The release, made while the agent is
  * away, reaches nobody; the pod stays cut. When the agent reconnects, its Hello reports the
  * quarantine it holds, the collector sends it the release, and the cut and the record are gone.
- * A control: an active quarantine reported the same way is kept.
+ * A control: an active quarantine reported the same way is kept. And a quarantine whose record
+ * the collector lost is adopted from the agent's report and released through the API.
  */
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +184,61 @@ describe('quarantine reconciled on reconnect (privileged: pod, agent, collector,
     assert.equal(released.body.state, 'released');
     assert.deepEqual(heldIds(), []);
     assert.equal(await podQuarantineTable(pod), '');
+    const { body: verify } = await api<{ ok: boolean }>('/api/v1/audit/verify', rig.tokens.viewer);
+    assert.equal(verify.ok, true);
+  });
+
+  it('a quarantine the collector lost is adopted when the agent reports it, and released through the API', async () => {
+    assert.ok(rig !== undefined);
+    const { status, body: q } = await api<Quarantine>('/api/v1/quarantines', rig.tokens.responder, {
+      namespace: 'shop',
+      pod: pod.name,
+      reason: 'e2e: to be lost',
+    });
+    assert.equal(status, 201);
+    assert.equal(q.layers.node.state, 'applied');
+    assert.deepEqual(heldIds(), [q.id]);
+    // The collector loses the record (as with a database restored from before it was made).
+    const db = new Database(join(work, 'collector', 'collector.db'), { timeout: 5000 });
+    try {
+      assert.equal(db.prepare('DELETE FROM quarantines WHERE id = ?').run(q.id).changes, 1);
+    } finally {
+      db.close();
+    }
+    assert.equal((await api(`/api/v1/quarantines/${q.id}`, rig.tokens.viewer)).status, 404);
+    assert.equal(await tcpProbe(pod.ip, POD_HTTP_PORT, 1000), 'timeout', 'the agent still cuts the pod');
+
+    await reconnect();
+    await until('the adoption', async () => (await reconciled('adopted_unknown')) === 1, 10_000);
+    const { status: got, body: adopted } = await api<Quarantine>(
+      `/api/v1/quarantines/${q.id}`,
+      rig.tokens.viewer,
+    );
+    assert.equal(got, 200);
+    assert.equal(adopted.state, 'active');
+    assert.equal(adopted.node, rig.nodeName);
+    assert.equal(adopted.actor, 'collector');
+    assert.equal(adopted.podUid, pod.uid);
+    assert.equal(adopted.layers.node.state, 'applied');
+    assert.equal(adopted.layers.kubernetes.state, 'skipped');
+    assert.match(adopted.reason, /reported by the agent on node .*; no record of it here/);
+    assert.deepEqual(heldIds(), [q.id], 'adopting changes nothing on the node');
+    assert.ok((await auditOf(q.id)).some((r) => r.action === 'quarantine.adopted-from-agent'));
+
+    const released = await api<Quarantine>(`/api/v1/quarantines/${q.id}/release`, rig.tokens.responder, {
+      reason: 'e2e: adopted, released',
+    });
+    assert.equal(released.status, 200);
+    assert.equal(released.body.state, 'released');
+    assert.equal(released.body.layers.node.state, 'released');
+    assert.deepEqual(heldIds(), []);
+    assert.equal(await podQuarantineTable(pod), '');
+    await until(
+      'the pod to answer again',
+      async () => (await tcpProbe(pod.ip, POD_HTTP_PORT, 500)) === 'open',
+      10_000,
+      100,
+    );
     const { body: verify } = await api<{ ok: boolean }>('/api/v1/audit/verify', rig.tokens.viewer);
     assert.equal(verify.ok, true);
   });
