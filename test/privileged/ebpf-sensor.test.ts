@@ -196,8 +196,17 @@ describe('eBPF sensor (privileged: the real sensor on this kernel)', function ()
         // subreaper). The event's parent must then be gone, not some other live process.
         assert.ok(!existsSync(`/proc/${ppidThen}/comm`), `parent ${ppidThen} of the event is still alive`);
       }
-      // The runtime's process that holds it now: `runc exec`, or the shim once runc has left.
-      const parent = readFileSync(`/proc/${ppidNow}/comm`, 'utf8').trim();
+      // The runtime's process that holds it now: `runc exec`, or the shim once runc has left (runc
+      // may leave between reading sh's status and reading its comm: then read sh's parent again).
+      const parentName = (): string | undefined => {
+        const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${shPid}/status`, 'utf8'))?.[1]);
+        try {
+          return readFileSync(`/proc/${ppid}/comm`, 'utf8').trim();
+        } catch {
+          return undefined;
+        }
+      };
+      const parent = parentName() ?? parentName() ?? '(gone)';
       assert.ok(['runc', 'containerd-shim'].includes(parent), `parent ${parent}`);
       assert.equal(sh['proc.name'], 'sh');
       assert.equal(sh['proc.exepath'], '/bin/busybox');
