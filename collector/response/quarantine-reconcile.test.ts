@@ -6,14 +6,13 @@
  * test/e2e/quarantine-reconcile.test.ts.
  */
 import assert from 'node:assert/strict';
-import { startFakeKubeApiServer, type FakeKubeApiServer } from '../../test/support/fake-kube-apiserver.js';
 import type { HeldQuarantine, QuarantineReport } from '../../proto/link-messages.js';
-import { createKubeClient, createKubeQuarantineLayer } from './kube/index.js';
 import type { QuarantineActor } from './quarantine-service.js';
 import type { Quarantine } from './quarantine-store.js';
 import {
   podHolder,
   startResponseHarness,
+  withKubeHarness,
   type CommandAnswer,
   type ResponseHarness,
 } from './response-harness.test.js';
@@ -497,60 +496,40 @@ describe('quarantine service: what agents report holding (real ingest, store, au
 
 describe('quarantine service: an adopted quarantine with the Kubernetes layer (fake API server, real client)', function () {
   this.timeout(20_000);
-  let kube: FakeKubeApiServer;
-  let h: ResponseHarness;
-  const pod = (name: string, node: string, uid: string): object => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: 'shop', uid, labels: { app: 'web' } },
-    spec: { nodeName: node, containers: [{ name: 'web', image: 'registry.example/shop/web:1.4.2' }] },
-  });
-  const label = (name: string): string | undefined =>
-    kube.getPod('shop', name)?.metadata.labels?.['vigil.dev/quarantine'];
-  const policyNames = (): string[] => kube.networkPolicies('shop').map((p) => p.metadata.name ?? '');
-
-  beforeEach(async () => {
-    kube = await startFakeKubeApiServer();
-    const layer = createKubeQuarantineLayer(
-      createKubeClient({ mode: 'url', server: kube.url, token: kube.token }),
-    );
-    h = await startResponseHarness({ kube: layer, commandTimeoutMs: 500 });
-  });
-  afterEach(async () => {
-    await h.close();
-    await kube.close();
-  });
+  const k = withKubeHarness();
+  const { pod, label, policyNames } = k;
 
   it('an agent holding a quarantine expected on another node that has not applied it: left alone', async () => {
-    kube.addPod(pod('web-11', 'node-b', '5b0c7a52-1111-4c1e-9a3e-000000000011'));
-    const { quarantine: q } = await h.response.service.start(
+    k.kube.addPod(pod('web-11', 'node-b', '5b0c7a52-1111-4c1e-9a3e-000000000011'));
+    const { quarantine: q } = await k.h.response.service.start(
       { namespace: 'shop', pod: 'web-11', reason: 'r' },
       alice,
     );
     assert.equal(q.node, 'node-b');
     assert.equal(q.layers.node.state, 'pending');
-    const a = await h.agent('node-a', podHolder(['shop/web-11']), report(held(q)));
+    const a = await k.h.agent('node-a', podHolder(['shop/web-11']), report(held(q)));
     await eventually(
-      () => h.logs.some((l) => l['quarantine'] === q.id && /expected on node node-b/.test(String(l['why']))),
+      () =>
+        k.h.logs.some((l) => l['quarantine'] === q.id && /expected on node node-b/.test(String(l['why']))),
       'the report to be reconciled',
     );
     await sleep(50);
     assert.equal(a.commands.length, 0);
-    assert.deepEqual(h.response.service.get(q.id), q);
+    assert.deepEqual(k.h.response.service.get(q.id), q);
   });
 
   it('asking to quarantine the pod of an adopted quarantine adds the Kubernetes layer under its id', async () => {
-    kube.addPod(pod('web-3', 'node-c', '5b0c7a52-1111-4c1e-9a3e-000000000003'));
+    k.kube.addPod(pod('web-3', 'node-c', '5b0c7a52-1111-4c1e-9a3e-000000000003'));
     const lost: HeldQuarantine = {
       quarantineId: 'q-lost-3',
       namespace: 'shop',
       pod: 'web-3',
       podUid: '5b0c7a52-1111-4c1e-9a3e-000000000003',
-      appliedMs: h.clock.now - 1000,
+      appliedMs: k.h.clock.now - 1000,
     };
-    const c = await h.agent('node-c', podHolder(['shop/web-3']), report(lost));
-    await eventually(() => h.response.service.get('q-lost-3') !== undefined, 'the adoption');
-    const again = await h.response.service.start(
+    const c = await k.h.agent('node-c', podHolder(['shop/web-3']), report(lost));
+    await eventually(() => k.h.response.service.get('q-lost-3') !== undefined, 'the adoption');
+    const again = await k.h.response.service.start(
       { namespace: 'shop', pod: 'web-3', reason: 'still bad' },
       alice,
     );
@@ -566,17 +545,17 @@ describe('quarantine service: an adopted quarantine with the Kubernetes layer (f
     assert.deepEqual(policyNames(), ['vigil-quarantine']);
     assert.equal(c.commands.length, 0, 'the node layer stands: nothing resent');
 
-    const released = await h.response.service.release('q-lost-3', 'cleared', alice);
+    const released = await k.h.response.service.release('q-lost-3', 'cleared', alice);
     assert.equal(released.state, 'released');
     assert.equal(label('web-3'), undefined);
     assert.deepEqual(policyNames(), []);
   });
 
   it('its release undoes the node layer and leaves the policy and labels other quarantines use', async () => {
-    kube.addPod(pod('web-1', 'node-b', '5b0c7a52-1111-4c1e-9a3e-000000000001'));
-    kube.addPod(pod('web-2', 'node-c', '5b0c7a52-1111-4c1e-9a3e-000000000002'));
-    await h.agent('node-b', podHolder(['shop/web-1']));
-    const { quarantine: q } = await h.response.service.start(
+    k.kube.addPod(pod('web-1', 'node-b', '5b0c7a52-1111-4c1e-9a3e-000000000001'));
+    k.kube.addPod(pod('web-2', 'node-c', '5b0c7a52-1111-4c1e-9a3e-000000000002'));
+    await k.h.agent('node-b', podHolder(['shop/web-1']));
+    const { quarantine: q } = await k.h.response.service.start(
       { namespace: 'shop', pod: 'web-1', reason: 'miner' },
       alice,
     );
@@ -588,16 +567,16 @@ describe('quarantine service: an adopted quarantine with the Kubernetes layer (f
       namespace: 'shop',
       pod: 'web-2',
       podUid: '5b0c7a52-1111-4c1e-9a3e-000000000002',
-      appliedMs: h.clock.now - 1000,
+      appliedMs: k.h.clock.now - 1000,
     };
-    const c = await h.agent('node-c', podHolder(['shop/web-2']), report(lost));
-    await eventually(() => h.response.service.get('q-lost-kube') !== undefined, 'the adoption');
-    const adopted = h.response.service.get('q-lost-kube');
+    const c = await k.h.agent('node-c', podHolder(['shop/web-2']), report(lost));
+    await eventually(() => k.h.response.service.get('q-lost-kube') !== undefined, 'the adoption');
+    const adopted = k.h.response.service.get('q-lost-kube');
     assert.equal(adopted?.layers.kubernetes.state, 'skipped');
     assert.equal(adopted?.node, 'node-c');
     assert.equal(label('web-2'), undefined, 'adopting labels nothing');
 
-    const released = await h.response.service.release('q-lost-kube', 'cleared', alice);
+    const released = await k.h.response.service.release('q-lost-kube', 'cleared', alice);
     assert.equal(released.state, 'released');
     assert.equal(released.layers.node.state, 'released');
     assert.equal(released.layers.kubernetes.state, 'released', released.layers.kubernetes.detail);
@@ -608,7 +587,7 @@ describe('quarantine service: an adopted quarantine with the Kubernetes layer (f
     // web-1's quarantine still stands on the Kubernetes layer.
     assert.equal(label('web-1'), q.id);
     assert.deepEqual(policyNames(), ['vigil-quarantine']);
-    assert.equal(h.response.service.get(q.id)?.state, 'active');
-    assert.equal(h.response.audit.verify().ok, true);
+    assert.equal(k.h.response.service.get(q.id)?.state, 'active');
+    assert.equal(k.h.response.audit.verify().ok, true);
   });
 });

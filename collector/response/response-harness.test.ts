@@ -20,11 +20,13 @@ import {
   type QuarantineReport,
   type ReceivedCollectorMessage,
 } from '../../proto/link-messages.js';
+import { startFakeKubeApiServer, type FakeKubeApiServer } from '../../test/support/fake-kube-apiserver.js';
 import { createTestPki, type TestPki } from '../../test/support/link-pki.js';
 import { startIngestServer, type IngestServer } from '../ingest/ingest-server.js';
 import { openCollectorDatabase, type CollectorDatabase } from '../store/database.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { CollectorStore } from '../store/store.js';
+import { createKubeClient, createKubeQuarantineLayer } from './kube/index.js';
 import type { KubeLayer } from './quarantine-service.js';
 import { responseSchema, type ResponseConfig } from './response-config.js';
 import { startResponse, type Response } from './response.js';
@@ -244,5 +246,76 @@ export function podAlert(id: string, namespace: string, pod: string, extra: Part
     node: 'node-1',
     workload: { namespace, pod, image: 'registry.example/shop/web:1.4.2', container: 'web' },
     ...extra,
+  };
+}
+
+/** A harness with the real Kubernetes layer against a fake API server, per test (see {@link withKubeHarness}). */
+export interface KubeHarness {
+  readonly kube: FakeKubeApiServer;
+  readonly h: ResponseHarness;
+  /** A pod of namespace shop on `node`, to add to the fake. */
+  readonly pod: (name: string, node: string, uid: string) => object;
+  /** The pod's quarantine label, if any. */
+  readonly label: (name: string) => string | undefined;
+  /** The NetworkPolicies of namespace shop. */
+  readonly policyNames: () => string[];
+  /** Closes this test's harness and starts another against the same fake, with these timings. */
+  readonly restart: (timing: { commandTimeoutMs: number; retryIntervalMs?: number }) => Promise<void>;
+}
+
+/**
+ * Registers beforeEach/afterEach hooks in the calling suite that start a fresh fake API server
+ * and a response harness using the real Kubernetes client and layer against it, and close both;
+ * the returned object reads the current ones.
+ */
+export function withKubeHarness(): KubeHarness {
+  let kube: FakeKubeApiServer | undefined;
+  let h: ResponseHarness | undefined;
+  const current = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('the Kubernetes harness runs only inside a test');
+    return v;
+  };
+  const start = (
+    server: FakeKubeApiServer,
+    timing: { commandTimeoutMs: number; retryIntervalMs?: number },
+  ): Promise<ResponseHarness> =>
+    startResponseHarness({
+      kube: createKubeQuarantineLayer(
+        createKubeClient({ mode: 'url', server: server.url, token: server.token }),
+      ),
+      ...timing,
+    });
+  beforeEach(async () => {
+    kube = await startFakeKubeApiServer();
+    h = await start(kube, { commandTimeoutMs: 500 });
+  });
+  afterEach(async () => {
+    await h?.close();
+    await kube?.close();
+    h = undefined;
+    kube = undefined;
+  });
+  return {
+    get kube() {
+      return current(kube);
+    },
+    get h() {
+      return current(h);
+    },
+    pod: (name, node, uid) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop', uid, labels: { app: 'web' } },
+      spec: { nodeName: node, containers: [{ name: 'web', image: 'registry.example/shop/web:1.4.2' }] },
+    }),
+    label: (name) => current(kube).getPod('shop', name)?.metadata.labels?.['vigil.dev/quarantine'],
+    policyNames: () =>
+      current(kube)
+        .networkPolicies('shop')
+        .map((p) => p.metadata.name ?? ''),
+    async restart(timing) {
+      await current(h).close();
+      h = await start(current(kube), timing);
+    },
   };
 }

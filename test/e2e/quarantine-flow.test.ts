@@ -24,6 +24,7 @@ import {
   tcpProbe,
   until,
   type ResponseNode,
+  collectorApi,
 } from '../support/response-node.js';
 
 const RULE = 'Marked sleep in a pod';
@@ -70,21 +71,8 @@ describe('quarantine end to end (privileged: pods, agent, collector, fake Kubern
   let web: Pod;
   let dns: Pod;
 
-  const api = async <T>(
-    path: string,
-    token: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: T }> => {
-    const res = await fetch(rig!.api + path, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as T };
-  };
+  const api = <T>(path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> =>
+    collectorApi<T>(rig!.api, path, token, body);
   const podLabels = (pod: Pod): Record<string, string> =>
     rig?.kube?.getPod(pod.namespace, pod.name)?.metadata.labels ?? {};
   const policies = (ns: string): string[] =>

@@ -28,6 +28,7 @@ import {
   tcpProbe,
   until,
   type ResponseNode,
+  collectorApi,
 } from '../support/response-node.js';
 
 describe('quarantine reconciled on reconnect (privileged: pod, agent, collector, link through a relay)', function () {
@@ -36,21 +37,8 @@ describe('quarantine reconciled on reconnect (privileged: pod, agent, collector,
   let rig: ResponseNode | undefined;
   let pod: Pod;
 
-  const api = async <T>(
-    path: string,
-    token: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: T }> => {
-    const res = await fetch(rig!.api + path, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as T };
-  };
+  const api = <T>(path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> =>
+    collectorApi<T>(rig!.api, path, token, body);
   const enforcement = (): Enforcement => {
     const e = rig?.agent.enforcement;
     if (e === undefined) throw new Error('the agent runs no enforcement');

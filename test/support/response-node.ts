@@ -97,6 +97,27 @@ export async function until(
 }
 
 /** Options of {@link startResponseNode}. */
+/**
+ * Calls the collector's API at `base` + `path` with a bearer token: a GET, or a POST of `body`
+ * as JSON. Returns the status and the parsed JSON answer.
+ */
+export async function collectorApi<T>(
+  base: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(base + path, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
 export interface ResponseNodeOptions {
   /** node-in-a-box instance name (1-10 lowercase letters or digits). */
   readonly name: string;
