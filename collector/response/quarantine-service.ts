@@ -48,7 +48,13 @@
  */
 import type { Role } from '../auth/role.js';
 import type { Logger } from '../../core/log.js';
-import type { Command, CommandResult, HeldQuarantine, QuarantineReport } from '../../proto/link-messages.js';
+import type {
+  Command,
+  CommandOutcome,
+  CommandResult,
+  HeldQuarantine,
+  QuarantineReport,
+} from '../../proto/link-messages.js';
 import type { AgentEvent } from '../ingest/agent-session.js';
 import { CommandDeliveryError } from '../ingest/command-router.js';
 import type { CollectorStore } from '../store/store.js';
@@ -458,23 +464,36 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
     };
   };
 
-  const nodeQuarantineState = (d: Delivery): LayerState => {
+  /**
+   * The node layer's state after a delivery: pending when the agent did not answer (`next` says
+   * what happens then), failed when the command could not be sent, else what `answered` makes of
+   * the agent's outcome and detail.
+   */
+  const deliveryState = (
+    d: Delivery,
+    next: string,
+    answered: (outcome: CommandOutcome, detail: string) => LayerState,
+  ): LayerState => {
     if ('error' in d) {
       return d.pending
-        ? layer('pending', `no answer from node ${d.node} (${d.error}); resent when its agent connects`)
+        ? layer('pending', `no answer from node ${d.node} (${d.error}); ${next}`)
         : layer('failed', d.error);
     }
-    const detail = `node ${d.node}: ${d.result.detail}`;
-    switch (d.result.outcome) {
-      case 'applied':
-      case 'already-applied':
-        return layer('applied', detail);
-      case 'not-on-this-node':
-        return layer('not-found', detail);
-      default:
-        return layer('failed', detail);
-    }
+    return answered(d.result.outcome, `node ${d.node}: ${d.result.detail}`);
   };
+
+  const nodeQuarantineState = (d: Delivery): LayerState =>
+    deliveryState(d, 'resent when its agent connects', (outcome, detail) => {
+      switch (outcome) {
+        case 'applied':
+        case 'already-applied':
+          return layer('applied', detail);
+        case 'not-on-this-node':
+          return layer('not-found', detail);
+        default:
+          return layer('failed', detail);
+      }
+    });
 
   const nodeRelease = async (q: Quarantine): Promise<LayerState> => {
     if (q.node === null) {
@@ -513,21 +532,17 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
       );
     }
     const d = await deliver(q.node, releaseCommand(q, q.node));
-    if ('error' in d) {
-      return d.pending
-        ? layer('pending', `no answer from node ${d.node} (${d.error}); resent when its agent connects`)
-        : layer('failed', d.error);
-    }
-    const detail = `node ${d.node}: ${d.result.detail}`;
-    switch (d.result.outcome) {
-      case 'released':
-      case 'already-applied':
-        return layer('released', detail);
-      case 'not-on-this-node':
-        return layer('released', `nothing to undo: ${detail}`);
-      default:
-        return layer('failed', detail);
-    }
+    return deliveryState(d, 'resent when its agent connects', (outcome, detail) => {
+      switch (outcome) {
+        case 'released':
+        case 'already-applied':
+          return layer('released', detail);
+        case 'not-on-this-node':
+          return layer('released', `nothing to undo: ${detail}`);
+        default:
+          return layer('failed', detail);
+      }
+    });
   };
 
   // ---- flows ----
@@ -954,20 +969,11 @@ export function createQuarantineService(options: QuarantineServiceOptions): Quar
     settle: boolean,
   ): Promise<void> => {
     const d = await deliver(node, releaseCommand(q, node));
-    let state: LayerState;
-    if ('error' in d) {
-      state = d.pending
-        ? layer('pending', `no answer from node ${node} (${d.error}); asked again later`)
-        : layer('failed', d.error);
-    } else {
-      const detail = `node ${node}: ${d.result.detail}`;
-      state =
-        d.result.outcome === 'released' ||
-        d.result.outcome === 'already-applied' ||
-        d.result.outcome === 'not-on-this-node'
-          ? layer('released', detail)
-          : layer('failed', detail);
-    }
+    const state = deliveryState(d, 'asked again later', (outcome, detail) =>
+      outcome === 'released' || outcome === 'already-applied' || outcome === 'not-on-this-node'
+        ? layer('released', detail)
+        : layer('failed', detail),
+    );
     const confirmed = state.state === 'released';
     owe(node, report.held, report.sinceMs, !confirmed && link.connectedNodes().includes(node));
     metrics.reconciled(confirmed ? 'released' : 'release_failed');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { BaselineEngine } from '../../agent/baseline/baseline-engine.js';
 import { openBaselineStore } from '../../agent/baseline/baseline-store.js';
-import { startShipper, type Shipper } from '../../agent/ship/shipper.js';
+import type { Shipper } from '../../agent/ship/shipper.js';
 import { openSpool, type Spool } from '../../agent/spool/spool.js';
 import { createAgentContext, type AgentContext, type PodLookup } from '../../agent/state/agent-context.js';
 import type { PodMetadata } from '../../agent/state/cri/pod-metadata.js';
@@ -25,6 +25,7 @@ import { openSqliteStore } from '../../collector/store/sqlite-store.js';
 import type { CollectorStore } from '../../collector/store/store.js';
 import { encodeProfile, profileHas, profileStatus, type Profile } from '../../core/baseline/profile.js';
 import { createLogger } from '../../core/log.js';
+import { startBaselineShipper } from '../support/baseline-pipeline.js';
 import { createTestPki, type TestPki } from '../support/link-pki.js';
 
 const KEY = 'shop/Deployment/api/api|registry.local/api:1.4';
@@ -126,26 +127,13 @@ describe('cluster-wide profiles over the link (e2e)', function () {
       flushIntervalMs: 100,
     });
     const spool = openSpool({ path: join(dir, `${name}-spool.db`) });
-    const shipper = startShipper({
-      target: `127.0.0.1:${ingest.port}`,
-      tls: pki.agent(name),
+    const shipper = startBaselineShipper({
+      port: ingest.port,
+      pki,
       node: name,
-      spool,
-      hostFacts: {
-        hostname: name,
-        os: 'test',
-        kernel: '6',
-        arch: 'x64',
-        cpus: 1,
-        memoryBytes: 1,
-        source: 'jsonl',
-      },
-      agentVersion: 'test',
+      spool: spool,
+      engine: engine,
       logger: quiet,
-      registry: new Registry(),
-      backoff: { initialMs: 20, maxMs: 200 },
-      capabilities: ['baselines'],
-      baselines: engine,
     });
     const n: Node = {
       name,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { BaselineEngine } from '../../agent/baseline/baseline-engine.js';
-import { startShipper, type Shipper } from '../../agent/ship/shipper.js';
+import type { Shipper } from '../../agent/ship/shipper.js';
 import { openSpool, type Spool } from '../../agent/spool/spool.js';
 import { createAgentContext } from '../../agent/state/agent-context.js';
 import { ProcessTable } from '../../agent/state/process-table.js';
@@ -23,6 +23,7 @@ import { openSqliteStore } from '../../collector/store/sqlite-store.js';
 import type { CollectorStore } from '../../collector/store/store.js';
 import { encodeProfile, type Profile } from '../../core/baseline/profile.js';
 import { createLogger } from '../../core/log.js';
+import { startBaselineShipper } from '../support/baseline-pipeline.js';
 import { createTestPki, type TestPki } from '../support/link-pki.js';
 
 const T0 = 1_714_564_800_000;
@@ -147,26 +148,13 @@ describe('profile deltas over the link (e2e)', function () {
     };
     for (let i = 0; i < 500; i++) event(T0 + i, i);
     open.spool = openSpool({ path: join(dir, 'spool.db') });
-    open.shipper = startShipper({
-      target: `127.0.0.1:${port}`,
-      tls: pki.agent('node-a'),
+    open.shipper = startBaselineShipper({
+      port: port,
+      pki,
       node: 'node-a',
       spool: open.spool,
-      hostFacts: {
-        hostname: 'node-a',
-        os: 'test',
-        kernel: '6',
-        arch: 'x64',
-        cpus: 1,
-        memoryBytes: 1,
-        source: 'jsonl',
-      },
-      agentVersion: 'test',
+      engine: engine,
       logger: quiet,
-      registry: new Registry(),
-      backoff: { initialMs: 20, maxMs: 200 },
-      capabilities: ['baselines'],
-      baselines: engine,
     });
     const mine = (): string => Buffer.from(encodeProfile(engine.profile(KEY) as Profile)).toString('hex');
     await eventually(() => first.bytes() === mine(), 'the collector to hold the whole profile');

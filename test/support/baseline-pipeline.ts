@@ -4,6 +4,7 @@
  * field records, alerts come out as the spool took them.
  */
 import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
 import type { Alert } from '../../core/alert.js';
 import { createFieldRegistry } from '../../core/fields/registry.js';
 import { createLogger } from '../../core/log.js';
@@ -12,9 +13,12 @@ import { BaselineEngine } from '../../agent/baseline/baseline-engine.js';
 import { openBaselineStore } from '../../agent/baseline/baseline-store.js';
 import { createAgentCounters } from '../../agent/metrics.js';
 import { Pipeline } from '../../agent/pipeline.js';
+import { startShipper, type Shipper } from '../../agent/ship/shipper.js';
 import { openSpool, type Spool } from '../../agent/spool/spool.js';
 import { createAgentContext, type PodLookup } from '../../agent/state/agent-context.js';
 import { ProcessTable } from '../../agent/state/process-table.js';
+import type { Logger } from '../../core/log.js';
+import type { TestPki } from './link-pki.js';
 
 /** What {@link startBaselinePipeline} builds. */
 export interface BaselinePipelineOptions {
@@ -161,4 +165,39 @@ export function writeEvent(
     'evt.arg.mode': mode,
     'container.id': containerId,
   };
+}
+
+/**
+ * A real shipper for node `node` exchanging `engine`'s profiles with the collector's ingest on
+ * 127.0.0.1:`port` over mutual TLS (quick reconnects, the `baselines` capability).
+ */
+export function startBaselineShipper(o: {
+  readonly port: number;
+  readonly pki: TestPki;
+  readonly node: string;
+  readonly spool: Spool;
+  readonly engine: BaselineEngine;
+  readonly logger: Logger;
+}): Shipper {
+  return startShipper({
+    target: `127.0.0.1:${o.port}`,
+    tls: o.pki.agent(o.node),
+    node: o.node,
+    spool: o.spool,
+    hostFacts: {
+      hostname: o.node,
+      os: 'test',
+      kernel: '6',
+      arch: 'x64',
+      cpus: 1,
+      memoryBytes: 1,
+      source: 'jsonl',
+    },
+    agentVersion: 'test',
+    logger: o.logger,
+    registry: new Registry(),
+    backoff: { initialMs: 20, maxMs: 200 },
+    capabilities: ['baselines'],
+    baselines: o.engine,
+  });
 }
